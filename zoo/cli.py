@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from zoo.errors import ZooError
+
 # module path -> registers one or more sub-commands
 _COMMAND_MODULES = (
     "zoo.train.cli",
@@ -14,10 +16,6 @@ _COMMAND_MODULES = (
     "zoo.data.cli",
     "zoo.pretrained.cli",
 )
-
-
-class UserError(Exception):
-    """An error caused by the user's input; printed as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,9 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, ValueError, KeyError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"zoo {args.command}: error: {msg}", file=sys.stderr)
+    except (ZooError, FileNotFoundError) as exc:
+        print(f"zoo {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 
