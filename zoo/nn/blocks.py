@@ -1,0 +1,89 @@
+"""Small building blocks shared by the representations and heads (TorchScript-compatible)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def scatter_sum(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
+    """Sum rows of ``src`` into ``dim_size`` buckets given by ``index``."""
+    shape = [dim_size] + list(src.shape[1:])
+    out = torch.zeros(shape, dtype=src.dtype, device=src.device)
+    return out.index_add(0, index, src)
+
+
+class ShiftedSoftplus(nn.Module):
+    """ssp(x) = ln(0.5 e^x + 0.5) = softplus(x) - ln 2 (SchNet's activation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = math.log(2.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.softplus(x) - self.shift
+
+
+class CosineCutoff(nn.Module):
+    """f_c(r) = 0.5 (cos(pi r / rc) + 1) for r < rc, exactly 0 beyond."""
+
+    def __init__(self, cutoff: float) -> None:
+        super().__init__()
+        self.cutoff = float(cutoff)
+
+    def forward(self, r: Tensor) -> Tensor:
+        fc = 0.5 * (torch.cos(r * (math.pi / self.cutoff)) + 1.0)
+        return fc * (r < self.cutoff).to(r.dtype)
+
+
+class GaussianRBF(nn.Module):
+    """Gaussians exp(-(r - mu_k)^2 / (2 w^2)) with centres on an equidistant grid from start to cutoff."""
+
+    def __init__(self, n_rbf: int, cutoff: float, start: float = 0.0) -> None:
+        super().__init__()
+        centers = torch.linspace(start, cutoff, n_rbf)
+        width = float(centers[1] - centers[0]) if n_rbf > 1 else float(cutoff)
+        self.register_buffer("centers", centers)
+        self.coeff = -0.5 / (width * width)
+
+    def forward(self, r: Tensor) -> Tensor:
+        return torch.exp(self.coeff * (r[:, None] - self.centers) ** 2)
+
+
+class MLP(nn.Module):
+    """A feed-forward network; hidden widths halve from n_in (pyramidal) unless given."""
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        n_hidden: list[int] | None = None,
+        n_layers: int = 2,
+        activation: str = "ssp",
+    ) -> None:
+        super().__init__()
+        if n_hidden is None:
+            widths = [max(n_out, n_in // (2**k)) for k in range(n_layers)]
+            n_hidden = widths[1:]
+        sizes = [n_in, *n_hidden, n_out]
+        layers: list[nn.Module] = []
+        for k in range(len(sizes) - 1):
+            layers.append(nn.Linear(sizes[k], sizes[k + 1]))
+            if k < len(sizes) - 2:
+                layers.append(_activation(activation))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+def _activation(name: str) -> nn.Module:
+    if name == "ssp":
+        return ShiftedSoftplus()
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "silu":
+        return nn.SiLU()
+    raise ValueError(f"unknown activation {name!r}")
