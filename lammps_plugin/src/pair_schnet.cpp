@@ -1,0 +1,370 @@
+/* pair_style schnet: evaluate an exported zoo artifact inside LAMMPS (see docs/lammps.md).
+
+   pair_style schnet model.pt [device cpu|cuda|cuda:N]
+   pair_coeff * * O H          (one element symbol per LAMMPS atom type)
+
+   Per step: full neighbour list including ghost atoms (REQ_FULL | REQ_GHOST) -> directed pairs
+   (i, j) with r < cutoff between all owned and ghost atoms (ghost positions are already imaged, so
+   no shifts) -> zoo::Model::compute_pairs(..., n_local = atom->nlocal) -> energy of owned atoms,
+   forces on owned *and* ghost atoms (ghost forces go back to their owners via newton_pair on),
+   per-atom energies of owned atoms, global virial W from the model.
+
+   Message passing with T interactions needs ghost atoms up to T * cutoff from the sub-domain
+   (metadata `receptive_field`); init_style() raises comm->cutghostuser to receptive_field + skin.
+*/
+
+#include "pair_schnet.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "update.h"
+#include "utils.h"
+
+#include "zoo/model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+using namespace LAMMPS_NS;
+
+namespace {
+
+// eV -> kcal/mol (units real). 1 eV = 23.0605478 kcal/mol (CODATA 2018, thermochemical calorie).
+constexpr double EV_TO_KCAL_PER_MOL = 23.060548;
+
+const char *const kElements[] = {
+    "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si", "P",  "S",
+    "Cl", "Ar", "K",  "Ca", "Sc", "Ti", "V",  "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge",
+    "As", "Se", "Br", "Kr", "Rb", "Sr", "Y",  "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd",
+    "In", "Sn", "Sb", "Te", "I",  "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd",
+    "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W",  "Re", "Os", "Ir", "Pt", "Au", "Hg",
+    "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa", "U",  "Np", "Pu", "Am", "Cm",
+    "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr", "Rf", "Db", "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn",
+    "Nh", "Fl", "Mc", "Lv", "Ts", "Og"};
+constexpr int kNumElements = sizeof(kElements) / sizeof(kElements[0]);
+
+int symbol_to_z(const std::string &s)
+{
+  for (int z = 1; z <= kNumElements; ++z)
+    if (s == kElements[z - 1]) return z;
+  return 0;
+}
+
+std::string z_to_symbol(int64_t z)
+{
+  if (z >= 1 && z <= kNumElements) return kElements[z - 1];
+  return "Z=" + std::to_string(z);
+}
+
+std::string species_string(const std::vector<int64_t> &species)
+{
+  std::string s;
+  for (size_t k = 0; k < species.size(); ++k) {
+    if (k) s += " ";
+    s += z_to_symbol(species[k]);
+  }
+  return s;
+}
+
+}    // namespace
+
+/* ---------------------------------------------------------------------- */
+
+PairSchNet::PairSchNet(LAMMPS *lmp) : Pair(lmp)
+{
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  ghostneigh = 1;                        // neighbour lists of ghost atoms too (message passing)
+  no_virial_fdotr_compute = 1;           // the model returns the exact virial W
+  centroidstressflag = CENTROID_NOTAVAIL;
+  cutghost = nullptr;
+}
+
+PairSchNet::~PairSchNet()
+{
+  if (copymode) return;
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+    memory->destroy(cutghost);
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairSchNet::allocate()
+{
+  allocated = 1;
+  const int n = atom->ntypes + 1;
+  memory->create(setflag, n, n, "pair:setflag");
+  memory->create(cutsq, n, n, "pair:cutsq");
+  memory->create(cutghost, n, n, "pair:cutghost");
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) {
+      setflag[i][j] = 0;
+      cutsq[i][j] = 0.0;
+      cutghost[i][j] = 0.0;
+    }
+}
+
+double PairSchNet::unit_scale() const
+{
+  const std::string units = update->unit_style;
+  if (units == "metal") return 1.0;
+  if (units == "real") return EV_TO_KCAL_PER_MOL;
+  error->all(FLERR,
+             "pair_style schnet supports only 'units metal' (eV, Angstrom) and 'units real' "
+             "(kcal/mol, Angstrom); current units are '{}'",
+             units);
+  return 0.0;
+}
+
+/* ----------------------------------------------------------------------
+   pair_style schnet model.pt [device cpu|cuda|cuda:N]
+------------------------------------------------------------------------- */
+
+void PairSchNet::settings(int narg, char **arg)
+{
+  if (narg < 1)
+    error->all(FLERR, "Illegal pair_style schnet command: expected 'pair_style schnet MODEL.pt "
+                      "[device cpu|cuda|cuda:N]'");
+  unit_scale();    // refuse unsupported unit styles early
+
+  std::string path = arg[0];
+  std::string device = "cpu";
+  for (int iarg = 1; iarg < narg; iarg += 2) {
+    const std::string key = arg[iarg];
+    if (key != "device")
+      error->all(FLERR, "Illegal pair_style schnet keyword '{}' (known keyword: device)", key);
+    if (iarg + 1 >= narg)
+      error->all(FLERR, "Illegal pair_style schnet command: 'device' needs a value (cpu, cuda, cuda:N)");
+    device = arg[iarg + 1];
+  }
+
+  zoo::Options options;
+  if (device == "cpu") {
+    options.device = zoo::DeviceKind::CPU;
+  } else if (device.rfind("cuda", 0) == 0) {
+    options.device = zoo::DeviceKind::CUDA;
+    options.cuda_index = 0;
+    if (device.size() > 4) {
+      if (device[4] != ':' || device.size() == 5)
+        error->all(FLERR, "pair_style schnet: illegal device '{}' (use cpu, cuda or cuda:N)", device);
+      options.cuda_index = utils::inumeric(FLERR, device.substr(5), false, lmp);
+    }
+  } else {
+    error->all(FLERR, "pair_style schnet: illegal device '{}' (use cpu, cuda or cuda:N)", device);
+  }
+
+  {
+    FILE *fp = fopen(path.c_str(), "rb");
+    if (!fp) error->all(FLERR, "pair_style schnet: cannot open model file '{}'", path);
+    fclose(fp);
+  }
+
+  // load the artifact; errors are collected so that every rank fails the same way
+  std::string failure;
+  try {
+    model_ = std::make_unique<zoo::Model>(path, options);
+  } catch (std::exception &e) {
+    failure = e.what();
+  }
+  if (!failure.empty())
+    error->all(FLERR, "pair_style schnet: cannot load model '{}': {}", path, failure);
+
+  const zoo::Metadata &meta = model_->metadata();
+  model_path_ = path;
+  device_ = device;
+  cutoff_ = meta.cutoff;
+  interactions_ = meta.interactions;
+  receptive_field_ = meta.receptive_field;
+  if (receptive_field_ <= 0.0) receptive_field_ = meta.cutoff * std::max(1, meta.interactions);
+  species_ = meta.species;
+  if (cutoff_ <= 0.0) error->all(FLERR, "pair_style schnet: model '{}' has no positive cutoff", path);
+
+  if (comm->me == 0)
+    utils::logmesg(lmp,
+                   "pair_style schnet: model {} ({}, {}), cutoff {} A, interactions {}, "
+                   "receptive field {} A, species {}, device {}\n",
+                   path, meta.model_kind, meta.dtype, cutoff_, interactions_, receptive_field_,
+                   species_string(species_), device);
+
+  // a new model invalidates any previous pair_coeff mapping
+  if (allocated) {
+    for (int i = 1; i <= atom->ntypes; ++i)
+      for (int j = i; j <= atom->ntypes; ++j) setflag[i][j] = 0;
+  }
+  type2z_.clear();
+}
+
+/* ----------------------------------------------------------------------
+   pair_coeff * * El1 El2 ... (one element per atom type)
+------------------------------------------------------------------------- */
+
+void PairSchNet::coeff(int narg, char **arg)
+{
+  if (!model_) error->all(FLERR, "pair_coeff for pair_style schnet issued before pair_style");
+  if (!allocated) allocate();
+
+  const int ntypes = atom->ntypes;
+  if (narg < 2 || strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "pair_style schnet needs exactly one 'pair_coeff * * El1 El2 ...' "
+                      "with one element symbol per atom type");
+  if (narg - 2 != ntypes)
+    error->all(FLERR,
+               "pair_coeff * * for pair_style schnet: got {} element(s) for {} atom type(s); give "
+               "exactly one element symbol per atom type (model species: {})",
+               narg - 2, ntypes, species_string(species_));
+
+  type2z_.assign(ntypes + 1, 0);
+  for (int t = 1; t <= ntypes; ++t) {
+    const std::string sym = arg[t + 1];
+    if (sym == "NULL")
+      error->all(FLERR, "pair_coeff * * for pair_style schnet: NULL is not supported (type {}); "
+                        "every atom type needs an element", t);
+    const int z = symbol_to_z(sym);
+    if (z == 0)
+      error->all(FLERR, "pair_coeff * * for pair_style schnet: '{}' (type {}) is not an element symbol",
+                 sym, t);
+    if (std::find(species_.begin(), species_.end(), (int64_t) z) == species_.end())
+      error->all(FLERR,
+                 "pair_coeff * * for pair_style schnet: element {} (type {}) is not in the species "
+                 "of model '{}' ({})",
+                 sym, t, model_path_, species_string(species_));
+    type2z_[t] = z;
+  }
+
+  for (int i = 1; i <= ntypes; ++i)
+    for (int j = i; j <= ntypes; ++j) setflag[i][j] = 1;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairSchNet::init_style()
+{
+  if (!model_) error->all(FLERR, "pair_style schnet: no model loaded");
+  if (force->newton_pair == 0)
+    error->all(FLERR, "pair_style schnet requires 'newton on' (newton_pair on): forces on ghost "
+                      "atoms must be sent back to their owners");
+  unit_scale();
+
+  // full list, ghosts included: message passing runs over owned and ghost atoms
+  neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+
+  // Receptive field: local atom energies depend on atoms up to interactions * cutoff away, and the
+  // ghost atoms within (interactions - 1) * cutoff need complete neighbour lists themselves.
+  // Ghost shell needed = receptive_field + skin (skin: atoms move between neighbour-list builds).
+  if (comm->mode != Comm::SINGLE)
+    error->all(FLERR, "pair_style schnet requires 'comm_modify mode single'");
+  const double needed = receptive_field_ + neighbor->skin;
+  if (comm->cutghostuser < needed) {
+    if (comm->me == 0 && ghost_cut_set_ != needed)
+      utils::logmesg(lmp,
+                     "pair_style schnet: setting ghost-atom cutoff (comm_modify cutoff) to {} A = "
+                     "receptive field {} A ({} interaction(s) x cutoff {} A) + neighbor skin {} A "
+                     "(was {} A)\n",
+                     needed, receptive_field_, interactions_, cutoff_, neighbor->skin,
+                     comm->cutghostuser);
+    comm->cutghostuser = needed;
+    ghost_cut_set_ = needed;
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+
+double PairSchNet::init_one(int i, int j)
+{
+  if (setflag[i][j] == 0) error->all(FLERR, "All pair coeffs are not set (pair_coeff * * El1 El2 ...)");
+  cutghost[i][j] = cutghost[j][i] = cutoff_;
+  return cutoff_;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairSchNet::compute(int eflag, int vflag)
+{
+  ev_init(eflag, vflag);
+  if (vflag_atom || cvflag_atom)
+    error->all(FLERR, "pair_style schnet does not provide per-atom virials (compute stress/atom, "
+                      "centroid/stress/atom): the zoo runtime returns no per-pair gradients");
+
+  double **x = atom->x;
+  double **f = atom->f;
+  const int *type = atom->type;
+  const int nlocal = atom->nlocal;
+  const int nall = nlocal + atom->nghost;
+  if (nlocal == 0) return;    // no owned atoms: no local energy, all gradients vanish
+
+  pos_.resize(3 * (size_t) nall);
+  num_.resize(nall);
+  for (int i = 0; i < nall; ++i) {
+    pos_[3 * i + 0] = x[i][0];
+    pos_[3 * i + 1] = x[i][1];
+    pos_[3 * i + 2] = x[i][2];
+    num_[i] = type2z_[type[i]];
+  }
+
+  // directed pairs within the model cutoff, from owned and ghost atoms
+  const double cutsq_model = cutoff_ * cutoff_;
+  const int inum = list->inum;
+  const int gnum = list->gnum;
+  const int *ilist = list->ilist;
+  const int *numneigh = list->numneigh;
+  int **firstneigh = list->firstneigh;
+  pair_i_.clear();
+  pair_j_.clear();
+  for (int ii = 0; ii < inum + gnum; ++ii) {
+    const int i = ilist[ii];
+    const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
+    const int *jlist = firstneigh[i];
+    const int jnum = numneigh[i];
+    for (int jj = 0; jj < jnum; ++jj) {
+      const int j = jlist[jj] & NEIGHMASK;
+      const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
+      if (dx * dx + dy * dy + dz * dz < cutsq_model) {
+        pair_i_.push_back(i);
+        pair_j_.push_back(j);
+      }
+    }
+  }
+
+  zoo::Result res;
+  std::string failure;
+  try {
+    res = model_->compute_pairs(pos_.data(), num_.data(), nall, nlocal, pair_i_.data(),
+                                pair_j_.data(), nullptr, (int64_t) pair_i_.size());
+  } catch (std::exception &e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) error->one(FLERR, "pair_style schnet: model evaluation failed: {}", failure);
+
+  const double s = unit_scale();
+  for (int i = 0; i < nall; ++i) {
+    f[i][0] += s * res.forces[3 * i + 0];
+    f[i][1] += s * res.forces[3 * i + 1];
+    f[i][2] += s * res.forces[3 * i + 2];
+  }
+  if (eflag_global) eng_vdwl += s * res.energy;
+  if (eflag_atom)
+    for (int i = 0; i < nlocal; ++i) eatom[i] += s * res.atom_energies[i];
+  if (vflag_global) {
+    const auto &W = res.virial;    // row-major 3x3; LAMMPS order xx, yy, zz, xy, xz, yz
+    virial[0] += s * W[0];
+    virial[1] += s * W[4];
+    virial[2] += s * W[8];
+    virial[3] += s * 0.5 * (W[1] + W[3]);
+    virial[4] += s * 0.5 * (W[2] + W[6]);
+    virial[5] += s * 0.5 * (W[5] + W[7]);
+  }
+}

@@ -1,0 +1,55 @@
+/* pair_style schnet: evaluate an exported zoo artifact (TorchScript) inside LAMMPS.
+
+   This header is LAMMPS-facing: it includes no libtorch header. The model is reached only through
+   the pimpl'd zoo::Model API (cpp_runtime/include/zoo/model.hpp), which is forward-declared here.
+*/
+#ifndef ZOO_LAMMPS_PAIR_SCHNET_H
+#define ZOO_LAMMPS_PAIR_SCHNET_H
+
+#include "pair.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace zoo {
+class Model;
+}
+
+namespace LAMMPS_NS {
+
+class PairSchNet : public Pair {
+ public:
+  explicit PairSchNet(class LAMMPS *);
+  ~PairSchNet() override;
+
+  void compute(int, int) override;
+  void settings(int, char **) override;
+  void coeff(int, char **) override;
+  void init_style() override;
+  double init_one(int, int) override;
+
+ protected:
+  void allocate();
+  double unit_scale() const;    // model energy unit (eV) -> LAMMPS energy unit
+
+  std::unique_ptr<zoo::Model> model_;
+  std::string model_path_;
+  std::string device_;          // "cpu", "cuda", "cuda:N"
+  double cutoff_ = 0.0;         // model cutoff (Å)
+  double receptive_field_ = 0.0;    // interactions * cutoff (Å)
+  int interactions_ = 0;
+  std::vector<int64_t> species_;
+  std::vector<int64_t> type2z_;    // LAMMPS type (1..ntypes) -> atomic number
+  double ghost_cut_set_ = -1.0;    // last ghost cutoff we set (to avoid repeated log lines)
+
+  // scratch buffers reused every step
+  std::vector<double> pos_;
+  std::vector<int64_t> num_;
+  std::vector<int64_t> pair_i_, pair_j_;
+};
+
+}    // namespace LAMMPS_NS
+
+#endif
