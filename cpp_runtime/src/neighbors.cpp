@@ -1,0 +1,318 @@
+#include "neighbors.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "zoo/model.hpp"
+
+namespace zoo::detail {
+namespace {
+
+using Vec3 = std::array<double, 3>;
+using Mat3 = std::array<Vec3, 3>;  // rows
+
+constexpr double kSlack = 1e-9;  // relative margin on the cutoff against rounding at bin edges
+
+Vec3 cross(const Vec3& a, const Vec3& b) {
+  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
+}
+double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
+double norm(const Vec3& a) { return std::sqrt(dot(a, a)); }
+
+/// Inverse of a row-major matrix (x = s H  <=>  s = x H^-1).
+Mat3 inverse(const Mat3& h, double det) {
+  Mat3 inv{};
+  const Vec3 c0 = cross(h[1], h[2]);
+  const Vec3 c1 = cross(h[2], h[0]);
+  const Vec3 c2 = cross(h[0], h[1]);
+  for (int k = 0; k < 3; ++k) {
+    inv[k][0] = c0[k] / det;
+    inv[k][1] = c1[k] / det;
+    inv[k][2] = c2[k] / det;
+  }
+  return inv;
+}
+
+/// The basis used for binning: periodic directions keep their lattice vector; non-periodic ones get
+/// unit vectors completing an orthonormal complement of the periodic span (the caller's vectors along
+/// non-periodic directions are ignored, as documented).
+Mat3 binning_basis(const std::array<double, 9>& cell, const std::array<bool, 3>& pbc) {
+  Mat3 h{};
+  std::vector<Vec3> ortho;  // orthonormal basis of what has been placed so far
+  auto add_ortho = [&](Vec3 v) {
+    for (const Vec3& u : ortho) {
+      const double p = dot(v, u);
+      for (int d = 0; d < 3; ++d) v[d] -= p * u[d];
+    }
+    const double nv = norm(v);
+    for (int d = 0; d < 3; ++d) v[d] /= nv;
+    ortho.push_back(v);
+    return v;
+  };
+  double scale = 0.0;
+  for (int k = 0; k < 3; ++k) {
+    if (!pbc[k]) continue;
+    h[k] = {cell[3 * k], cell[3 * k + 1], cell[3 * k + 2]};
+    const double len = norm(h[k]);
+    if (!(len > 0.0) || !std::isfinite(len))
+      throw Error("periodic direction " + std::to_string(k) + " has a zero or non-finite cell vector");
+    scale = std::max(scale, len);
+  }
+  // Check that the periodic vectors are linearly independent, then complete the basis.
+  for (int k = 0; k < 3; ++k) {
+    if (!pbc[k]) continue;
+    Vec3 v = h[k];
+    for (const Vec3& u : ortho) {
+      const double p = dot(v, u);
+      for (int d = 0; d < 3; ++d) v[d] -= p * u[d];
+    }
+    if (norm(v) <= 1e-10 * scale) throw Error("the periodic cell vectors are linearly dependent");
+    add_ortho(v);
+  }
+  for (int k = 0; k < 3; ++k) {
+    if (pbc[k]) continue;
+    // Cartesian axis with the largest component outside the current span.
+    Vec3 best{};
+    double best_norm = -1.0;
+    for (int a = 0; a < 3; ++a) {
+      Vec3 v{};
+      v[a] = 1.0;
+      for (const Vec3& u : ortho) {
+        const double p = dot(v, u);
+        for (int d = 0; d < 3; ++d) v[d] -= p * u[d];
+      }
+      if (norm(v) > best_norm) {
+        best_norm = norm(v);
+        best = v;
+      }
+    }
+    h[k] = add_ortho(best);
+  }
+  return h;
+}
+
+int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+}  // namespace
+
+void neighbor_list(const double* positions, int64_t n, const std::array<double, 9>& cell,
+                   const std::array<bool, 3>& pbc, double cutoff, PairList& out) {
+  out.clear();
+  if (!(cutoff > 0.0) || !std::isfinite(cutoff)) throw Error("the cutoff must be positive");
+  if (n <= 0) return;
+  const Mat3 h = binning_basis(cell, pbc);
+  const double det = dot(h[0], cross(h[1], h[2]));
+  const Mat3 hinv = inverse(h, det);
+  const double rc = cutoff * (1.0 + kSlack);
+  const double rc2 = cutoff * cutoff;
+
+  // Fractional coordinates; wrap the periodic ones into [0, 1).
+  std::vector<double> frac(static_cast<std::size_t>(3 * n));
+  std::vector<int64_t> wrap(static_cast<std::size_t>(3 * n), 0);
+  std::vector<double> xw(static_cast<std::size_t>(3 * n));  // wrapped Cartesian positions
+  Vec3 smin{std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity(),
+            std::numeric_limits<double>::infinity()};
+  Vec3 smax{-smin[0], -smin[1], -smin[2]};
+  for (int64_t a = 0; a < n; ++a) {
+    const double* x = positions + 3 * a;
+    for (int k = 0; k < 3; ++k) {
+      double s = x[0] * hinv[0][k] + x[1] * hinv[1][k] + x[2] * hinv[2][k];
+      if (pbc[k]) {
+        const double f = std::floor(s);
+        wrap[3 * a + k] = static_cast<int64_t>(f);
+        s -= f;
+        if (s >= 1.0) s = 0.0;  // rounding of tiny negative values
+      }
+      frac[3 * a + k] = s;
+      smin[k] = std::min(smin[k], s);
+      smax[k] = std::max(smax[k], s);
+    }
+    for (int d = 0; d < 3; ++d) {
+      xw[3 * a + d] = x[d];
+      for (int k = 0; k < 3; ++k) xw[3 * a + d] -= static_cast<double>(wrap[3 * a + k]) * h[k][d];
+    }
+  }
+
+  // Bins: plane spacing d_k = 1 / |column k of H^-1|; bins at least rc wide where possible.
+  std::array<int64_t, 3> nb{};
+  std::array<double, 3> lo{}, extent_s{}, width_dist{};
+  for (int k = 0; k < 3; ++k) {
+    const double col = std::sqrt(hinv[0][k] * hinv[0][k] + hinv[1][k] * hinv[1][k] +
+                                 hinv[2][k] * hinv[2][k]);
+    const double spacing = 1.0 / col;
+    lo[k] = pbc[k] ? 0.0 : smin[k];
+    extent_s[k] = pbc[k] ? 1.0 : (smax[k] - smin[k]);
+    const double length = extent_s[k] * spacing;
+    nb[k] = std::max<int64_t>(1, static_cast<int64_t>(std::floor(std::min(length / rc, 1e6))));
+  }
+  // Cap the number of bins (sparse or very elongated systems) at a few per atom.
+  const int64_t max_bins = std::max<int64_t>(27, 2 * n);
+  while (nb[0] * nb[1] * nb[2] > max_bins) {
+    const int k = static_cast<int>(std::max_element(nb.begin(), nb.end()) - nb.begin());
+    nb[k] = std::max<int64_t>(1, nb[k] / 2);
+  }
+  std::array<int64_t, 3> reach{};
+  for (int k = 0; k < 3; ++k) {
+    const double col = std::sqrt(hinv[0][k] * hinv[0][k] + hinv[1][k] * hinv[1][k] +
+                                 hinv[2][k] * hinv[2][k]);
+    width_dist[k] = extent_s[k] / col / static_cast<double>(nb[k]);
+    if (pbc[k]) {
+      reach[k] = static_cast<int64_t>(std::ceil(rc / width_dist[k]));
+    } else {
+      reach[k] = nb[k] > 1 ? 1 : 0;  // widths >= rc whenever there are several bins
+    }
+  }
+
+  // Counting sort of the atoms into bins.
+  const int64_t total_bins = nb[0] * nb[1] * nb[2];
+  std::vector<int64_t> bin_of(static_cast<std::size_t>(n));
+  std::vector<int64_t> start(static_cast<std::size_t>(total_bins + 1), 0);
+  for (int64_t a = 0; a < n; ++a) {
+    int64_t idx[3];
+    for (int k = 0; k < 3; ++k) {
+      const double u = extent_s[k] > 0.0 ? (frac[3 * a + k] - lo[k]) / extent_s[k] : 0.0;
+      idx[k] = std::clamp<int64_t>(static_cast<int64_t>(std::floor(u * static_cast<double>(nb[k]))),
+                                   0, nb[k] - 1);
+    }
+    bin_of[a] = (idx[0] * nb[1] + idx[1]) * nb[2] + idx[2];
+    ++start[bin_of[a] + 1];
+  }
+  for (int64_t b = 0; b < total_bins; ++b) start[b + 1] += start[b];
+  std::vector<int64_t> sorted(static_cast<std::size_t>(n));
+  {
+    std::vector<int64_t> fill(start.begin(), start.end() - 1);
+    for (int64_t a = 0; a < n; ++a) sorted[fill[bin_of[a]]++] = a;
+  }
+
+  const std::size_t guess = static_cast<std::size_t>(n) * 48;
+  if (out.i.capacity() < guess) {
+    out.i.reserve(guess);
+    out.j.reserve(guess);
+    out.shifts.reserve(3 * guess);
+  }
+  double min_d2 = std::numeric_limits<double>::infinity();
+
+  for (int64_t b0 = 0; b0 < nb[0]; ++b0)
+    for (int64_t b1 = 0; b1 < nb[1]; ++b1)
+      for (int64_t b2 = 0; b2 < nb[2]; ++b2) {
+        const int64_t home = (b0 * nb[1] + b1) * nb[2] + b2;
+        if (start[home] == start[home + 1]) continue;
+        const int64_t bb[3] = {b0, b1, b2};
+        for (int64_t o0 = -reach[0]; o0 <= reach[0]; ++o0)
+          for (int64_t o1 = -reach[1]; o1 <= reach[1]; ++o1)
+            for (int64_t o2 = -reach[2]; o2 <= reach[2]; ++o2) {
+              const int64_t off[3] = {o0, o1, o2};
+              int64_t img[3] = {0, 0, 0};
+              int64_t wb[3];
+              bool skip = false;
+              for (int k = 0; k < 3; ++k) {
+                const int64_t c = bb[k] + off[k];
+                if (pbc[k]) {
+                  img[k] = floor_div(c, nb[k]);
+                  wb[k] = c - img[k] * nb[k];
+                } else {
+                  if (c < 0 || c >= nb[k]) skip = true;
+                  wb[k] = c;
+                }
+              }
+              if (skip) continue;
+              const int64_t other = (wb[0] * nb[1] + wb[1]) * nb[2] + wb[2];
+              if (start[other] == start[other + 1]) continue;
+              Vec3 t{};
+              for (int d = 0; d < 3; ++d)
+                t[d] = static_cast<double>(img[0]) * h[0][d] + static_cast<double>(img[1]) * h[1][d] +
+                       static_cast<double>(img[2]) * h[2][d];
+              const bool zero_image = img[0] == 0 && img[1] == 0 && img[2] == 0;
+              for (int64_t p = start[home]; p < start[home + 1]; ++p) {
+                const int64_t ai = sorted[p];
+                const double* xi = &xw[3 * ai];
+                for (int64_t q = start[other]; q < start[other + 1]; ++q) {
+                  const int64_t aj = sorted[q];
+                  if (zero_image && ai == aj) continue;
+                  const double* xj = &xw[3 * aj];
+                  const double dx = xj[0] + t[0] - xi[0];
+                  const double dy = xj[1] + t[1] - xi[1];
+                  const double dz = xj[2] + t[2] - xi[2];
+                  const double d2 = dx * dx + dy * dy + dz * dz;
+                  if (d2 >= rc2) continue;
+                  out.i.push_back(ai);
+                  out.j.push_back(aj);
+                  // shift in terms of the caller's (unwrapped) positions
+                  double s[3];
+                  for (int d = 0; d < 3; ++d) {
+                    s[d] = 0.0;
+                    for (int k = 0; k < 3; ++k) {
+                      const int64_t nk = img[k] + wrap[3 * ai + k] - wrap[3 * aj + k];
+                      s[d] += static_cast<double>(nk) * h[k][d];
+                    }
+                  }
+                  out.shifts.insert(out.shifts.end(), {s[0], s[1], s[2]});
+                  if (d2 < min_d2) {
+                    min_d2 = d2;
+                    out.min_i = ai;
+                    out.min_j = aj;
+                  }
+                }
+              }
+            }
+      }
+  out.min_distance = std::isfinite(min_d2) ? std::sqrt(min_d2) : 0.0;
+}
+
+void neighbor_list_brute_force(const double* positions, int64_t n,
+                               const std::array<double, 9>& cell, const std::array<bool, 3>& pbc,
+                               double cutoff, PairList& out) {
+  out.clear();
+  if (n <= 0) return;
+  const Mat3 h = binning_basis(cell, pbc);
+  const double det = dot(h[0], cross(h[1], h[2]));
+  const Mat3 hinv = inverse(h, det);
+  std::array<int64_t, 3> reach{};
+  for (int k = 0; k < 3; ++k) {
+    const double col = std::sqrt(hinv[0][k] * hinv[0][k] + hinv[1][k] * hinv[1][k] +
+                                 hinv[2][k] * hinv[2][k]);
+    reach[k] = pbc[k] ? static_cast<int64_t>(std::ceil(cutoff * col)) + 1 : 0;
+  }
+  std::vector<double> frac(static_cast<std::size_t>(3 * n));
+  for (int64_t a = 0; a < n; ++a)
+    for (int k = 0; k < 3; ++k)
+      frac[3 * a + k] = positions[3 * a] * hinv[0][k] + positions[3 * a + 1] * hinv[1][k] +
+                        positions[3 * a + 2] * hinv[2][k];
+  double min_d2 = std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t base[3];
+      for (int k = 0; k < 3; ++k)
+        base[k] = pbc[k] ? -static_cast<int64_t>(std::floor(frac[3 * j + k] - frac[3 * i + k])) : 0;
+      for (int64_t n0 = base[0] - reach[0]; n0 <= base[0] + reach[0]; ++n0)
+        for (int64_t n1 = base[1] - reach[1]; n1 <= base[1] + reach[1]; ++n1)
+          for (int64_t n2 = base[2] - reach[2]; n2 <= base[2] + reach[2]; ++n2) {
+            if (i == j && n0 == 0 && n1 == 0 && n2 == 0) continue;
+            double s[3], d2 = 0.0;
+            for (int d = 0; d < 3; ++d) {
+              s[d] = static_cast<double>(n0) * h[0][d] + static_cast<double>(n1) * h[1][d] +
+                     static_cast<double>(n2) * h[2][d];
+              const double r = positions[3 * j + d] - positions[3 * i + d] + s[d];
+              d2 += r * r;
+            }
+            if (d2 >= cutoff * cutoff) continue;
+            out.i.push_back(i);
+            out.j.push_back(j);
+            out.shifts.insert(out.shifts.end(), {s[0], s[1], s[2]});
+            if (d2 < min_d2) {
+              min_d2 = d2;
+              out.min_i = i;
+              out.min_j = j;
+            }
+          }
+    }
+  out.min_distance = std::isfinite(min_d2) ? std::sqrt(min_d2) : 0.0;
+}
+
+}  // namespace zoo::detail
