@@ -61,7 +61,13 @@ class Atomwise(nn.Module):
         self.register_buffer("atomref", torch.zeros(119, n_out))
 
     def forward(
-        self, x: Tensor, numbers: Tensor, positions: Tensor, idx_m: Tensor, n_structures: int, atom_weight: Tensor
+        self,
+        x: Tensor,
+        numbers: Tensor,
+        positions: Tensor,
+        idx_m: Tensor,
+        n_structures: int,
+        atom_weight: Tensor,
     ) -> tuple[Tensor, Tensor]:
         y = self.net(x, numbers) * self.std + self.mean + self.atomref[numbers]
         total = scatter_sum(y * atom_weight[:, None], idx_m, n_structures)
@@ -103,7 +109,13 @@ class DipoleMoment(nn.Module):
         self.register_buffer("masses", torch.tensor(ase.data.atomic_masses, dtype=torch.float32))
 
     def forward(
-        self, x: Tensor, numbers: Tensor, positions: Tensor, idx_m: Tensor, n_structures: int, atom_weight: Tensor
+        self,
+        x: Tensor,
+        numbers: Tensor,
+        positions: Tensor,
+        idx_m: Tensor,
+        n_structures: int,
+        atom_weight: Tensor,
     ) -> tuple[Tensor, Tensor]:
         q = self.net(x, numbers).squeeze(1) * atom_weight
         n = scatter_sum(atom_weight[:, None], idx_m, n_structures).squeeze(1).clamp(min=1.0)

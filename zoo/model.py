@@ -46,9 +46,7 @@ class AtomisticModel(nn.Module):
         if bool(bad.any()):
             z = int(numbers[torch.nonzero(bad)[0, 0]])
             raise ModelError(
-                "element with atomic number {} is not supported by this model (trained on {})".format(
-                    z, self.species
-                )
+                f"element with atomic number {z} is not supported by this model (trained on {self.species})"
             )
         if not bool(torch.isfinite(positions).all()):
             raise ModelError("positions contain NaN or infinite values")
@@ -56,7 +54,7 @@ class AtomisticModel(nn.Module):
             rmin = float(r.min())
             if rmin < self.min_distance:
                 raise ModelError(
-                    "two atoms are {} Å apart (less than {} Å)".format(int(rmin * 10000) / 10000.0, self.min_distance)
+                    f"two atoms are {int(rmin * 10000) / 10000.0} Å apart (less than {self.min_distance} Å)"
                 )
 
     def forward(
@@ -87,7 +85,9 @@ class AtomisticModel(nn.Module):
                 out["atom_energies"] = per_atom
         if need_grad:
             energy = out[self.energy_key]
-            grads = torch.autograd.grad([energy.sum()], [vectors], create_graph=create_graph, allow_unused=True)
+            grads = torch.autograd.grad(
+                [energy.sum()], [vectors], create_graph=create_graph, allow_unused=True
+            )
             g = grads[0]
             if g is None:
                 g = torch.zeros_like(vectors)
@@ -124,7 +124,9 @@ class ArtifactModule(nn.Module):
         return result
 
 
-def default_config(kind: str, species: list[int], properties: list[str], cutoff: float = 5.0) -> dict[str, Any]:
+def default_config(
+    kind: str, species: list[int], properties: list[str], cutoff: float = 5.0
+) -> dict[str, Any]:
     """The model configuration stored in checkpoints; ``build_model`` turns it into a module."""
     if kind not in MODEL_KINDS:
         raise ModelError(f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")

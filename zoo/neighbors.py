@@ -86,7 +86,9 @@ def cell_list(positions: Tensor, cutoff: float, cell: Tensor, pbc: Tensor) -> tu
     device, dtype = positions.device, positions.dtype
     n = positions.shape[0]
     if n == 0:
-        return torch.zeros(2, 0, dtype=torch.long, device=device), torch.zeros(0, 3, dtype=dtype, device=device)
+        return torch.zeros(2, 0, dtype=torch.long, device=device), torch.zeros(
+            0, 3, dtype=dtype, device=device
+        )
     pbc = pbc.to(device)
     periodic = [bool(p) for p in pbc.tolist()]
     if any(periodic):

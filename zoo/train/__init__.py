@@ -1,0 +1,1 @@
+"""Training: configuration, loss, checkpoints, the trainer loop and `zoo train` / `zoo eval`."""
