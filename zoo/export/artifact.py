@@ -1,0 +1,188 @@
+"""Reading artifacts back (Python side): validation, metadata, evaluation through one interface."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zoo.errors import ArtifactError
+from zoo.export.checksum import onnx_weights_sha256, torchscript_weights_sha256
+from zoo.export.metadata import FORMAT_MAJOR, METADATA_FILE, ONNX_METADATA_KEY
+
+_REQUIRED = ("format_version", "zoo_version", "model_kind", "cutoff", "species", "dtype", "outputs")
+_NP_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def _check_version(meta: dict[str, Any], path: Path) -> None:
+    fv = meta.get("format_version")
+    parts = fv.split(".") if isinstance(fv, str) else []
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise ArtifactError(f"artifact {path} has an invalid format_version {fv!r} (expected \"MAJOR.MINOR\")")
+    major = int(parts[0])
+    if major > FORMAT_MAJOR:
+        from zoo import __version__
+
+        by = meta.get("zoo_version", "a newer version")
+        raise ArtifactError(
+            f"artifact {path} has format version {fv}, newer than this zoo {__version__} reads "
+            f"({FORMAT_MAJOR}.x); it was exported by zoo {by}: install zoo {by} or newer to use it"
+        )
+    if major < 1:
+        raise ArtifactError(f"artifact {path} has unsupported format version {fv}")
+    missing = [k for k in _REQUIRED if k not in meta]
+    if missing:
+        raise ArtifactError(f"artifact {path} metadata lacks the required field(s) {', '.join(missing)}")
+
+
+def _parse(text: bytes | str, path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        raise ArtifactError(f"artifact {path} has metadata that is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"artifact {path} has metadata that is not a JSON object")
+    return meta
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata object of a .pt or .onnx artifact, without loading or checking the model."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"artifact {path} does not exist")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic[:2] == b"PK":
+        try:
+            reader = torch._C.PyTorchFileReader(str(path))
+            has = reader.has_record("extra/" + METADATA_FILE)
+            text = reader.get_record("extra/" + METADATA_FILE) if has else None
+        except RuntimeError:
+            raise ArtifactError(f"artifact {path} is corrupt: it cannot be read as a TorchScript archive") from None
+        if text is None:
+            raise ArtifactError(f"artifact {path} has no zoo metadata: it was not written by `zoo export`")
+        return _parse(text, path)
+    model = _load_onnx(path)
+    for prop in model.metadata_props:
+        if prop.key == ONNX_METADATA_KEY:
+            return _parse(prop.value, path)
+    raise ArtifactError(f"artifact {path} has no zoo metadata: it was not written by `zoo export`")
+
+
+def _load_onnx(path: Path) -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise ArtifactError(f"artifact {path} is not a TorchScript archive and the onnx package is missing") from None
+    try:
+        return onnx.load(str(path))
+    except Exception:  # noqa: BLE001 - protobuf raises several types for garbage
+        raise ArtifactError(f"artifact {path} is corrupt: it is neither a TorchScript archive nor ONNX") from None
+
+
+class Artifact:
+    """A loaded, verified artifact. ``compute`` evaluates the SPEC.md call signature on numpy input."""
+
+    def __init__(self, path: Path, metadata: dict[str, Any], encoding: str, runner: Any, device: str) -> None:
+        self.path = path
+        self.metadata = metadata
+        self.encoding = encoding
+        self.device = device
+        self._runner = runner
+        self.cutoff = float(metadata["cutoff"])
+        self.species = [int(z) for z in metadata["species"]]
+        self.dtype = str(metadata["dtype"])
+        self.outputs = list(metadata["outputs"])
+
+    @property
+    def module(self) -> torch.jit.ScriptModule:
+        if self.encoding != "torchscript":
+            raise ArtifactError(f"artifact {self.path} is ONNX; it has no TorchScript module")
+        return self._runner
+
+    def compute(
+        self, positions: Any, numbers: Any, edge_index: Any, shifts: Any, n_local: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Outputs of the artifact as float64 numpy arrays (energy is a 0-d array)."""
+        n = len(numbers)
+        n_local = n if n_local is None else int(n_local)
+        npdt = _NP_DTYPES[self.dtype]
+        pos = np.ascontiguousarray(positions, dtype=npdt).reshape(n, 3)
+        num = np.ascontiguousarray(numbers, dtype=np.int64).reshape(n)
+        ei = np.ascontiguousarray(edge_index, dtype=np.int64).reshape(2, -1)
+        sh = np.ascontiguousarray(shifts, dtype=npdt).reshape(-1, 3)
+        if self.encoding == "torchscript":
+            dev = torch.device(self.device)
+            with torch.enable_grad():
+                out = self._runner(
+                    torch.from_numpy(pos).to(dev),
+                    torch.from_numpy(num).to(dev),
+                    torch.from_numpy(ei).to(dev),
+                    torch.from_numpy(sh).to(dev),
+                    n_local,
+                )
+            return {k: v.detach().cpu().numpy().astype(np.float64) for k, v in out.items()}
+        feeds = {"positions": pos, "numbers": num, "edge_index": ei, "shifts": sh, "n_local": np.array(n_local)}
+        names = [o.name for o in self._runner.get_outputs()]
+        values = self._runner.run(names, feeds)
+        return {k: np.asarray(v, dtype=np.float64) for k, v in zip(names, values, strict=True)}
+
+
+def load_artifact(path: str | Path, device: str = "cpu", verify: bool = True) -> Artifact:
+    """Load a .pt (TorchScript) or .onnx artifact after checking version, metadata and checksum.
+
+    Every problem raises :class:`zoo.errors.ArtifactError` with one sentence.
+    """
+    path = Path(path)
+    meta = read_metadata(path)
+    _check_version(meta, path)
+    encoding = "torchscript" if open(path, "rb").read(2) == b"PK" else "onnx"
+    want = meta.get("weights_sha256")
+    if encoding == "torchscript":
+        if verify:
+            if not want:
+                raise ArtifactError(f"artifact {path} has no weights_sha256 in its metadata; it cannot be verified")
+            try:
+                got = torchscript_weights_sha256(path)
+            except RuntimeError:
+                raise ArtifactError(f"artifact {path} is corrupt: its tensor records cannot be read") from None
+            if got != want:
+                raise ArtifactError(
+                    f"artifact {path} is corrupt or was modified after export: "
+                    "the SHA-256 of its weights does not match the metadata"
+                )
+        try:
+            module = torch.jit.load(str(path), map_location=device)
+        except Exception:  # noqa: BLE001
+            raise ArtifactError(f"artifact {path} is corrupt: TorchScript cannot load it") from None
+        module.eval()
+        return Artifact(path, meta, encoding, module, device)
+
+    model = _load_onnx(path)
+    if verify:
+        if not want:
+            raise ArtifactError(f"artifact {path} has no weights_sha256 in its metadata; it cannot be verified")
+        if onnx_weights_sha256(model) != want:
+            raise ArtifactError(
+                f"artifact {path} is corrupt or was modified after export: "
+                "the SHA-256 of its weights does not match the metadata"
+            )
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ArtifactError(f"artifact {path} is ONNX but onnxruntime is not installed") from None
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    opts = ort.SessionOptions()
+    threads = torch.get_num_threads()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=providers)
+    except Exception as exc:  # noqa: BLE001
+        raise ArtifactError(f"artifact {path} cannot be loaded by ONNX Runtime ({type(exc).__name__})") from None
+    return Artifact(path, meta, encoding, session, device)
