@@ -21,11 +21,11 @@ from zoo.nn.blocks import CosineCutoff, scatter_sum
 
 
 def _grid(n: int, start: float, stop: float, centered: bool) -> tuple[Tensor, Tensor]:
-    offsets = torch.linspace(start, stop, n)
+    offsets = torch.linspace(start, stop, n, dtype=torch.float64)
     if centered:
-        return torch.zeros(n), offsets  # centres 0, widths on the grid
+        return torch.zeros(n, dtype=torch.float64), offsets  # centres 0, widths on the grid
     width = float(offsets[1] - offsets[0]) if n > 1 else stop - start
-    return offsets, torch.full((n,), width)
+    return offsets, torch.full((n,), width, dtype=torch.float64)
 
 
 class ACSF(nn.Module):
@@ -76,13 +76,8 @@ class ACSF(nn.Module):
         self.register_buffer("pair_index", pair_index)
         self.n_elements = n_el
         self.n_element_pairs = k
-        mu_r, s_r = _grid(n_radial, start, cutoff - 0.5, centered)
-        self.register_buffer("mu_r", mu_r)
-        self.register_buffer("coef_r", -0.5 / s_r**2)
-        _, s_a = _grid(n_angular, start, cutoff - 0.5, True)
-        self.register_buffer("coef_a", -0.5 / s_a**2)
-        self.register_buffer("zetas", torch.tensor([float(z) for z in zetas]))
-        self.register_buffer("lambdas", torch.tensor([1.0, -1.0]))
+        self._grid_args = (n_radial, n_angular, tuple(zetas), centered, start)
+        self._set_grids(torch.float32, None)
         self.cutoff_fn = CosineCutoff(cutoff)
         self.n_radial_features = n_radial * (1 if weighted else n_el)
         n_ang_per = n_angular * len(zetas) * 2
@@ -90,6 +85,28 @@ class ACSF(nn.Module):
         self.n_out = self.n_radial_features + self.n_angular_features
         self.register_buffer("mean", torch.zeros(self.n_out))
         self.register_buffer("std", torch.ones(self.n_out))
+
+    @torch.jit.unused
+    def _set_grids(self, dtype: torch.dtype, device: torch.device | None) -> None:
+        """Parameter grids are functions of the hyper-parameters: computed in float64, then cast once,
+        so a float64 model holds them exactly (not rounded through float32)."""
+        n_radial, n_angular, zetas, centered, start = self._grid_args
+        mu_r, s_r = _grid(n_radial, start, self.cutoff - 0.5, centered)
+        _, s_a = _grid(n_angular, start, self.cutoff - 0.5, True)
+        grids = {
+            "mu_r": mu_r,
+            "coef_r": -0.5 / s_r**2,
+            "coef_a": -0.5 / s_a**2,
+            "zetas": torch.tensor([float(z) for z in zetas], dtype=torch.float64),
+            "lambdas": torch.tensor([1.0, -1.0], dtype=torch.float64),
+        }
+        for name, value in grids.items():
+            self.register_buffer(name, value.to(dtype=dtype, device=device), persistent=False)
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        super()._apply(fn, recurse)
+        self._set_grids(self.mean.dtype, self.mean.device)
+        return self
 
     def raw_features(self, numbers: Tensor, vectors: Tensor, idx_i: Tensor, idx_j: Tensor) -> Tensor:
         n_atoms = numbers.shape[0]

@@ -43,10 +43,23 @@ class GaussianRBF(nn.Module):
 
     def __init__(self, n_rbf: int, cutoff: float, start: float = 0.0) -> None:
         super().__init__()
-        centers = torch.linspace(start, cutoff, n_rbf)
-        width = float(centers[1] - centers[0]) if n_rbf > 1 else float(cutoff)
-        self.register_buffer("centers", centers)
+        self._args = (n_rbf, float(cutoff), float(start))
+        width = (cutoff - start) / (n_rbf - 1) if n_rbf > 1 else float(cutoff)
         self.coeff = -0.5 / (width * width)
+        self._set_centers(torch.float32, None)
+
+    @torch.jit.unused
+    def _set_centers(self, dtype: torch.dtype, device: torch.device | None) -> None:
+        """Centres computed in float64 and cast once (exact in a float64 model)."""
+        n_rbf, cutoff, start = self._args
+        centers = torch.linspace(start, cutoff, n_rbf, dtype=torch.float64)
+        self.register_buffer("centers", centers.to(dtype=dtype, device=device), persistent=False)
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        super()._apply(fn, recurse)
+        dtype = fn(torch.zeros(1, dtype=self.centers.dtype, device=self.centers.device))
+        self._set_centers(dtype.dtype if dtype.is_floating_point() else self.centers.dtype, dtype.device)
+        return self
 
     def forward(self, r: Tensor) -> Tensor:
         return torch.exp(self.coeff * (r[:, None] - self.centers) ** 2)
