@@ -54,7 +54,16 @@ class AtomsDataset:
         if self._file is None or self._pid != os.getpid():
             self._file = _open_h5(self.path)
             self._pid = os.getpid()
+            self._dsets: dict[str, h5py.Dataset] = {}
         return self._file
+
+    def _dset(self, name: str) -> h5py.Dataset:
+        """Cached h5py dataset handle (looking a name up in HDF5 costs more than a small read)."""
+        f = self._open()
+        d = self._dsets.get(name)
+        if d is None:
+            d = self._dsets[name] = f[name]
+        return d
 
     def close(self) -> None:
         if self._file is not None and self._pid == os.getpid():
@@ -71,6 +80,7 @@ class AtomsDataset:
         state = self.__dict__.copy()
         state["_file"] = None
         state["_pid"] = -1
+        state.pop("_dsets", None)
         return state
 
     def _validate(self) -> None:
@@ -172,18 +182,18 @@ class AtomsDataset:
             i += n
         if not 0 <= i < n:
             raise IndexError(f"index {idx} is out of range for {self.path} with {n} structures")
-        f = self._open()
         a, b = int(self._offsets[i]), int(self._offsets[i + 1])
+        d = self._dset
         out: dict[str, Any] = {
-            keys.Z: np.asarray(f["Z"][a:b], dtype=np.int64),
-            keys.R: f["R"][a:b],
-            keys.cell: f["cell"][i],
-            keys.pbc: f["pbc"][i],
+            keys.Z: d("Z")[a:b].astype(np.int64),
+            keys.R: d("R")[a:b],
+            keys.cell: d("cell")[i],
+            keys.pbc: d("pbc")[i],
             keys.n_atoms: np.int64(b - a),
         }
-        props = f["properties"] if self._props else None
         for pname, (per_atom, _) in self._props.items():
-            out[pname] = props[pname][a:b] if per_atom else props[pname][i]
+            p = d(f"properties/{pname}")
+            out[pname] = p[a:b] if per_atom else p[i]
         if self.as_numpy:
             return out
         return {k: torch.as_tensor(np.asarray(v)) for k, v in out.items()}

@@ -61,6 +61,9 @@ def per_atom_stats(
     if idx.shape[0] == 0:
         raise DataError(f"{dataset.path}: no structures to compute statistics of '{prop}' on.")
     if atomrefs is not None:
-        y = y - composition(dataset, idx) @ np.asarray(atomrefs, dtype=np.float64)[:MAX_Z]
+        refs = np.zeros(MAX_Z)
+        given = np.asarray(atomrefs, dtype=np.float64).reshape(-1)[:MAX_Z]
+        refs[: given.shape[0]] = given
+        y = y - composition(dataset, idx) @ refs
     per_atom = y / dataset.n_atoms[idx]
     return float(per_atom.mean()), float(per_atom.std())
