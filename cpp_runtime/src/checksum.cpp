@@ -13,14 +13,15 @@
 namespace zoo {
 
 namespace {
-// Tensor records of a TorchScript archive are stored as "data/<n>" (n = 0, 1, ...).
-bool tensor_record(const std::string& name, uint64_t& index) {
-  static const std::string prefix = "data/";
-  if (name.compare(0, prefix.size(), prefix) != 0 || name.size() == prefix.size()) return false;
-  const std::string rest = name.substr(prefix.size());
-  if (!std::all_of(rest.begin(), rest.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
-  index = std::stoull(rest);
-  return true;
+// Tensor records of a TorchScript archive: "data/<digits>" or "constants/<digits>" (names as listed by
+// PyTorchStreamReader::getAllRecords, i.e. without the archive's top-level folder).
+bool tensor_record(const std::string& name) {
+  for (const std::string prefix : {"data/", "constants/"}) {
+    if (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0)
+      return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()), name.end(),
+                         [](char c) { return c >= '0' && c <= '9'; });
+  }
+  return false;
 }
 }  // namespace
 
@@ -30,20 +31,19 @@ std::string sha256_hex(const std::string& bytes) {
   return h.hex_digest();
 }
 
-// Rule (provisional until export/SPEC.md states one): SHA-256 over the bytes of the tensor records
-// data/0, data/1, ... concatenated in increasing numeric order.
+// Rule of export/SPEC.md (zoo/export/checksum.py): the tensor records in byte-wise sorted name
+// order; for each, its UTF-8 name bytes and then its content bytes are fed to one SHA-256.
 std::string weights_sha256(const std::string& path) {
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
-    std::vector<std::pair<uint64_t, std::string>> records;
-    for (const std::string& name : reader.getAllRecords()) {
-      uint64_t index = 0;
-      if (tensor_record(name, index)) records.emplace_back(index, name);
-    }
-    std::sort(records.begin(), records.end());
+    std::vector<std::string> names;
+    for (const std::string& name : reader.getAllRecords())
+      if (tensor_record(name)) names.push_back(name);
+    std::sort(names.begin(), names.end());  // std::string compares bytes (char_traits<char>)
     detail::Sha256 h;
-    for (const auto& rec : records) {
-      auto [data, size] = reader.getRecord(rec.second);
+    for (const std::string& name : names) {
+      h.update(name.data(), name.size());
+      auto [data, size] = reader.getRecord(name);
       h.update(data.get(), size);
     }
     return h.hex_digest();
