@@ -143,13 +143,17 @@ void PairSchNet::settings(int narg, char **arg)
 
   std::string path = arg[0];
   std::string device = "cpu";
+  bool prune = true;
   for (int iarg = 1; iarg < narg; iarg += 2) {
     const std::string key = arg[iarg];
-    if (key != "device")
-      error->all(FLERR, "Illegal pair_style schnet keyword '{}' (known keyword: device)", key);
+    if (key != "device" && key != "prune")
+      error->all(FLERR, "Illegal pair_style schnet keyword '{}' (known keywords: device, prune)", key);
     if (iarg + 1 >= narg)
-      error->all(FLERR, "Illegal pair_style schnet command: 'device' needs a value (cpu, cuda, cuda:N)");
-    device = arg[iarg + 1];
+      error->all(FLERR, "Illegal pair_style schnet command: '{}' needs a value", key);
+    if (key == "device")
+      device = arg[iarg + 1];
+    else
+      prune = utils::logical(FLERR, arg[iarg + 1], false, lmp) == 1;
   }
 
   zoo::Options options;
@@ -191,14 +195,17 @@ void PairSchNet::settings(int narg, char **arg)
   receptive_field_ = meta.receptive_field;
   if (receptive_field_ <= 0.0) receptive_field_ = meta.cutoff * std::max(1, meta.interactions);
   species_ = meta.species;
+  prune_ = prune;
+  // message-passing depth in units of the cutoff (receptive field may be given explicitly)
+  hops_ = std::max(1, (int) std::ceil(receptive_field_ / cutoff_ - 1e-9));
   if (cutoff_ <= 0.0) error->all(FLERR, "pair_style schnet: model '{}' has no positive cutoff", path);
 
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "pair_style schnet: model {} ({}, {}), cutoff {} A, interactions {}, "
-                   "receptive field {} A, species {}, device {}\n",
+                   "receptive field {} A, species {}, device {}, prune {}\n",
                    path, meta.model_kind, meta.dtype, cutoff_, interactions_, receptive_field_,
-                   species_string(species_), device);
+                   species_string(species_), device, prune ? "yes" : "no");
 
   // a new model invalidates any previous pair_coeff mapping
   if (allocated) {
@@ -306,43 +313,93 @@ void PairSchNet::compute(int eflag, int vflag)
   const int nall = nlocal + atom->nghost;
   if (nlocal == 0) return;    // no owned atoms: no local energy, all gradients vanish
 
-  pos_.resize(3 * (size_t) nall);
-  num_.resize(nall);
-  for (int i = 0; i < nall; ++i) {
-    pos_[3 * i + 0] = x[i][0];
-    pos_[3 * i + 1] = x[i][1];
-    pos_[3 * i + 2] = x[i][2];
-    num_[i] = type2z_[type[i]];
-  }
-
-  // directed pairs within the model cutoff, from owned and ghost atoms
+  // Directed pairs (i, j) with r < cutoff, found by a breadth-first walk over the full+ghost
+  // neighbour list starting at the owned atoms (hop 0). With T = hops_ message-passing steps, the
+  // energy of owned atoms depends on the features of atoms up to T hops away, and only atoms at
+  // hop <= T-1 need their own neighbours (atoms at hop T contribute their embedding only). So the
+  // walk expands atoms with hop <= T-1, adds both directions of every pair touching them, and
+  // passes the model only the atoms with hop <= T ("prune yes"). Pairs between two atoms at hop T
+  // or beyond cannot change any owned-atom energy, whatever the direction convention of the model.
+  // With "prune no" all owned and ghost atoms and all their pairs are passed (reference mode).
   const double cutsq_model = cutoff_ * cutoff_;
-  const int inum = list->inum;
-  const int gnum = list->gnum;
-  const int *ilist = list->ilist;
   const int *numneigh = list->numneigh;
   int **firstneigh = list->firstneigh;
   pair_i_.clear();
   pair_j_.clear();
-  for (int ii = 0; ii < inum + gnum; ++ii) {
-    const int i = ilist[ii];
-    const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
-    const int *jlist = firstneigh[i];
-    const int jnum = numneigh[i];
-    for (int jj = 0; jj < jnum; ++jj) {
-      const int j = jlist[jj] & NEIGHMASK;
-      const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
-      if (dx * dx + dy * dy + dz * dz < cutsq_model) {
-        pair_i_.push_back(i);
-        pair_j_.push_back(j);
+
+  if (!prune_) {
+    const int ntot = list->inum + list->gnum;
+    const int *ilist = list->ilist;
+    for (int ii = 0; ii < ntot; ++ii) {
+      const int i = ilist[ii];
+      const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
+      const int *jlist = firstneigh[i];
+      const int jnum = numneigh[i];
+      for (int jj = 0; jj < jnum; ++jj) {
+        const int j = jlist[jj] & NEIGHMASK;
+        const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
+        if (dx * dx + dy * dy + dz * dz < cutsq_model) {
+          pair_i_.push_back(i);
+          pair_j_.push_back(j);
+        }
       }
     }
+    n_model_ = nall;
+    order_.resize(nall);
+    for (int i = 0; i < nall; ++i) order_[i] = i;
+  } else {
+    // slot_[a] = index of LAMMPS atom a in the model's atom list, -1 if not passed
+    slot_.assign(nall, -1);
+    hop_.resize(nall);
+    order_.resize(nlocal);
+    for (int i = 0; i < nlocal; ++i) {
+      slot_[i] = i;
+      hop_[i] = 0;
+      order_[i] = i;
+    }
+    const int last_expanded = hops_ - 1;    // atoms with hop <= T-1 need all their pairs
+    for (size_t head = 0; head < order_.size(); ++head) {
+      const int i = order_[head];
+      if (hop_[i] > last_expanded) break;    // BFS order: everything after is at hop T
+      const int si = slot_[i];
+      const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
+      const int *jlist = firstneigh[i];
+      const int jnum = numneigh[i];
+      for (int jj = 0; jj < jnum; ++jj) {
+        const int j = jlist[jj] & NEIGHMASK;
+        const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
+        if (dx * dx + dy * dy + dz * dz >= cutsq_model) continue;
+        if (slot_[j] < 0) {
+          slot_[j] = (int) order_.size();
+          hop_[j] = hop_[i] + 1;
+          order_.push_back(j);
+        }
+        pair_i_.push_back(si);
+        pair_j_.push_back(slot_[j]);
+        // j is never expanded: add the reverse direction here
+        if (hop_[j] > last_expanded) {
+          pair_i_.push_back(slot_[j]);
+          pair_j_.push_back(si);
+        }
+      }
+    }
+    n_model_ = (int) order_.size();
+  }
+
+  pos_.resize(3 * (size_t) n_model_);
+  num_.resize(n_model_);
+  for (int s = 0; s < n_model_; ++s) {
+    const int a = order_[s];
+    pos_[3 * s + 0] = x[a][0];
+    pos_[3 * s + 1] = x[a][1];
+    pos_[3 * s + 2] = x[a][2];
+    num_[s] = type2z_[type[a]];
   }
 
   zoo::Result res;
   std::string failure;
   try {
-    res = model_->compute_pairs(pos_.data(), num_.data(), nall, nlocal, pair_i_.data(),
+    res = model_->compute_pairs(pos_.data(), num_.data(), n_model_, nlocal, pair_i_.data(),
                                 pair_j_.data(), nullptr, (int64_t) pair_i_.size());
   } catch (std::exception &e) {
     failure = e.what();
@@ -350,10 +407,11 @@ void PairSchNet::compute(int eflag, int vflag)
   if (!failure.empty()) error->one(FLERR, "pair_style schnet: model evaluation failed: {}", failure);
 
   const double s = unit_scale();
-  for (int i = 0; i < nall; ++i) {
-    f[i][0] += s * res.forces[3 * i + 0];
-    f[i][1] += s * res.forces[3 * i + 1];
-    f[i][2] += s * res.forces[3 * i + 2];
+  for (int k = 0; k < n_model_; ++k) {
+    const int a = order_[k];
+    f[a][0] += s * res.forces[3 * k + 0];
+    f[a][1] += s * res.forces[3 * k + 1];
+    f[a][2] += s * res.forces[3 * k + 2];
   }
   if (eflag_global) eng_vdwl += s * res.energy;
   if (eflag_atom)

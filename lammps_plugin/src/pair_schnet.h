@@ -40,6 +40,8 @@ class PairSchNet : public Pair {
   double cutoff_ = 0.0;         // model cutoff (Å)
   double receptive_field_ = 0.0;    // interactions * cutoff (Å)
   int interactions_ = 0;
+  int hops_ = 1;                // ceil(receptive_field / cutoff): message-passing steps
+  bool prune_ = true;           // pass only atoms within hops_ graph hops of the owned atoms
   std::vector<int64_t> species_;
   std::vector<int64_t> type2z_;    // LAMMPS type (1..ntypes) -> atomic number
   double ghost_cut_set_ = -1.0;    // last ghost cutoff we set (to avoid repeated log lines)
@@ -48,6 +50,8 @@ class PairSchNet : public Pair {
   std::vector<double> pos_;
   std::vector<int64_t> num_;
   std::vector<int64_t> pair_i_, pair_j_;
+  std::vector<int> slot_, hop_, order_;    // LAMMPS atom -> model slot, hop, model slot -> atom
+  int n_model_ = 0;                        // atoms passed to the model (owned first)
 };
 
 }    // namespace LAMMPS_NS

@@ -28,6 +28,8 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 class ToyMessagePassing(torch.nn.Module):
     species: List[int]
     cutoff: float
+    rep_eps: float
+    rep_sigma: float
     n_interactions: int
 
     def __init__(self, species: List[int], cutoff: float = 4.0, interactions: int = 2, n_features: int = 16,
@@ -49,7 +51,9 @@ class ToyMessagePassing(torch.nn.Module):
         self.updates = torch.nn.ParameterList(
             [rnd(n_features, n_features, scale=1.0 / math.sqrt(n_features)) for _ in range(interactions)])
         self.out1 = rnd(n_features, n_features, scale=1.0 / math.sqrt(n_features))
-        self.out2 = rnd(n_features, 1, scale=0.3 / math.sqrt(n_features))
+        self.out2 = rnd(n_features, 1, scale=0.1 / math.sqrt(n_features))
+        self.rep_eps = 1.0     # eV
+        self.rep_sigma = 0.8   # Å
         # per-element reference energies (eV)
         self.register_buffer("e0", -torch.arange(zmax, dtype=dtype) * 0.1)
 
@@ -74,6 +78,9 @@ class ToyMessagePassing(torch.nn.Module):
             agg = torch.zeros_like(h).index_add(0, i, m)
             h = h + torch.tanh(agg @ upd)
         atom_e = (torch.tanh(h @ self.out1) @ self.out2).squeeze(1) + self.e0.index_select(0, numbers)
+        # short-range repulsive wall (keeps MD tests stable): 0.5 * eps * (sigma / d)^12 * fc per pair
+        rep = 0.5 * self.rep_eps * (self.rep_sigma / d) ** 12 * fc
+        atom_e = atom_e + torch.zeros_like(atom_e).index_add(0, i, rep)
         energy = atom_e[:n_local].sum()
         grads = torch.autograd.grad([energy], [r], allow_unused=True)
         gr = grads[0]
