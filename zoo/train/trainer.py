@@ -88,6 +88,10 @@ class Trainer:
         for name, head in model.heads.items():
             if isinstance(head, Atomwise):
                 mean, std = per_atom_stats(self.dataset, name, train_idx)
+                if name == model.energy_key and "forces" in self.cfg.properties:
+                    # with forces, the output scale is set by their RMS (eV/Å x 1 Å): the spread of
+                    # per-atom energies across an MD trajectory is far smaller than the forces' scale
+                    std = float(np.sqrt(np.mean(self.dataset.get_property("forces", train_idx) ** 2)))
                 head.mean.fill_(float(mean))
                 head.std.fill_(float(std) if std > 0 else 1.0)
         if isinstance(model.representation, ACSF):
