@@ -20,6 +20,7 @@ _TABLE: dict[str, tuple[float, str]] = {
     "hartree": (HARTREE_TO_EV, "eV"),
     "kcal/mol": (KCAL_MOL_TO_EV, "eV"),
     "kj/mol": (ase_units.kJ / ase_units.mol, "eV"),
+    "ev/atom": (1.0, "eV/atom"),
     "ev/ang": (1.0, "eV/Ang"),
     "ev/å": (1.0, "eV/Ang"),
     "ha/bohr": (HARTREE_TO_EV / BOHR_TO_ANG, "eV/Ang"),

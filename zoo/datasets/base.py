@@ -148,9 +148,9 @@ class PreparedDataset:
 def open_tar(path: Path) -> tarfile.TarFile:
     try:
         return tarfile.open(path, "r:*")
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError):
         raise DataError(
-            f"{path} is not a readable archive ({exc}); delete it and download it again."
+            f"{path} is truncated or corrupt (not a readable tar archive); delete it and download it again."
         ) from None
 
 

@@ -35,24 +35,27 @@ def file_hash(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def check_hash(path: Path, sha256: str | None = None, md5: str | None = None) -> str:
+def check_hash(
+    path: Path, sha256: str | None = None, md5: str | None = None, label: str | None = None
+) -> str:
     """Verify ``path`` against a sha256 (full or a published prefix of at least 8 hex digits) and/or md5.
 
     Returns the full sha256. Raises `DownloadError` on a mismatch.
     """
+    label = label or path.name
     digest = file_hash(path, "sha256")
     if sha256 is not None:
         want = sha256.lower().strip()
         if len(want) < 8 or not digest.startswith(want):
             raise DownloadError(
-                f"Checksum mismatch for {path.name}: sha256 is {digest}, expected {want}"
+                f"Checksum mismatch for {label}: sha256 is {digest}, expected {want}"
                 f"{'...' if len(want) < 64 else ''}; the file was deleted, download it again."
             )
     if md5 is not None:
         got = file_hash(path, "md5")
         if got != md5.lower().strip():
             raise DownloadError(
-                f"Checksum mismatch for {path.name}: md5 is {got}, expected {md5}; the file was deleted."
+                f"Checksum mismatch for {label}: md5 is {got}, expected {md5}; the file was deleted."
             )
     return digest
 
@@ -89,7 +92,7 @@ def download(
     part = part_path(dest)
     _fetch(url, part, timeout, progress, resume, headers or {})
     try:
-        check_hash(part, sha256, md5)
+        check_hash(part, sha256, md5, label=f"{dest.name} (from {url})")
     except DownloadError:
         part.unlink(missing_ok=True)
         raise
