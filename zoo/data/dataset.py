@@ -32,6 +32,7 @@ from zoo.errors import DataError
 __all__ = ["AtomsDataset", "FORMAT_NAME", "FORMAT_VERSION"]
 
 _NAN_CHECK_ROWS = 1 << 20
+SMALL_CACHE_BYTES = 256 << 20
 
 
 class AtomsDataset:
@@ -81,6 +82,7 @@ class AtomsDataset:
         state["_file"] = None
         state["_pid"] = -1
         state.pop("_dsets", None)
+        state.pop("_small", None)
         return state
 
     def _validate(self) -> None:
@@ -184,19 +186,40 @@ class AtomsDataset:
             raise IndexError(f"index {idx} is out of range for {self.path} with {n} structures")
         a, b = int(self._offsets[i]), int(self._offsets[i + 1])
         d = self._dset
-        out: dict[str, Any] = {
-            keys.Z: d("Z")[a:b].astype(np.int64),
-            keys.R: d("R")[a:b],
-            keys.cell: d("cell")[i],
-            keys.pbc: d("pbc")[i],
-            keys.n_atoms: np.int64(b - a),
-        }
+        small = self._small_columns()
+        out: dict[str, Any] = {keys.Z: d("Z")[a:b].astype(np.int64), keys.R: d("R")[a:b]}
+        for name in (keys.cell, keys.pbc):
+            out[name] = small[name][i].copy() if name in small else d(name)[i]
+        out[keys.n_atoms] = np.int64(b - a)
         for pname, (per_atom, _) in self._props.items():
-            p = d(f"properties/{pname}")
-            out[pname] = p[a:b] if per_atom else p[i]
+            if per_atom:
+                out[pname] = d(f"properties/{pname}")[a:b]
+            elif f"properties/{pname}" in small:
+                out[pname] = small[f"properties/{pname}"][i].copy()
+            else:
+                out[pname] = d(f"properties/{pname}")[i]
         if self.as_numpy:
             return out
         return {k: torch.as_tensor(np.asarray(v)) for k, v in out.items()}
+
+    def _small_columns(self) -> dict[str, np.ndarray]:
+        """Per-structure columns (cell, pbc, per-structure properties) kept in memory once read, as long as
+        they stay under SMALL_CACHE_BYTES: one HDF5 read per column and item costs more than the data."""
+        cache = getattr(self, "_small", None)
+        if cache is None or getattr(self, "_small_pid", -1) != os.getpid():
+            cache = {}
+            budget = SMALL_CACHE_BYTES
+            per_structure = [f"properties/{p}" for p, (per_atom, _) in self._props.items() if not per_atom]
+            names = [keys.pbc, keys.cell, *per_structure]
+            for name in names:
+                dset = self._dset(name)
+                nbytes = dset.size * dset.dtype.itemsize
+                if nbytes > budget:
+                    continue
+                budget -= nbytes
+                cache[name] = dset[()]
+            self._small, self._small_pid = cache, os.getpid()
+        return cache
 
     def get_property(self, name: str, indices: np.ndarray | None = None) -> np.ndarray:
         """Whole property column (per-structure rows or per-atom rows), optionally of some structures."""
