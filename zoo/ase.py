@@ -1,0 +1,135 @@
+"""ASE calculator for exported zoo artifacts (TorchScript .pt or ONNX .onnx).
+
+    from zoo.ase import ZooCalculator
+    atoms.calc = ZooCalculator("model.pt")            # or "model.onnx", device="cuda"
+    atoms.get_potential_energy(); atoms.get_forces(); atoms.get_stress()
+
+Neighbour pairs come from ``zoo.neighbors`` with a Verlet skin: pairs are built with cutoff + skin and
+rebuilt only when an atom moved more than skin/2 since the last build, or the cell, pbc, numbers or atom
+count changed. Extra pairs beyond the cutoff contribute exactly zero (export/SPEC.md), so the skin changes
+no number.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ase.data
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+
+from zoo.errors import ModelError
+from zoo.export import Artifact, load_artifact
+from zoo.neighbors import neighbor_list
+
+MIN_DISTANCE = 0.1  # Å, as zoo.model.AtomisticModel
+
+
+class ZooCalculator(Calculator):
+    """Energy, per-atom energies, forces, stress (periodic) and dipole (if exported) from a zoo artifact."""
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+
+    def __init__(self, path: str | Path, device: str = "cpu", skin: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if skin < 0:
+            raise ModelError(f"the neighbour-list skin must be >= 0, got {skin}")
+        self.artifact: Artifact = load_artifact(path, device=device)
+        self.metadata = self.artifact.metadata
+        self.cutoff = self.artifact.cutoff
+        self.skin = float(skin)
+        self.device = device
+        self.species = set(self.artifact.species)
+        self.implemented_properties = list(ZooCalculator.implemented_properties)
+        if "dipole" in self.artifact.outputs:
+            self.implemented_properties.append("dipole")
+        self._nl: dict[str, Any] | None = None
+        self.n_neighbor_builds = 0
+
+    # -- neighbour list with skin ---------------------------------------------------------------
+    def _pairs(self, positions: np.ndarray, numbers: np.ndarray, cell: np.ndarray, pbc: np.ndarray):
+        nl = self._nl
+        if (
+            nl is not None
+            and nl["positions"].shape == positions.shape
+            and np.array_equal(nl["numbers"], numbers)
+            and np.array_equal(nl["cell"], cell)
+            and np.array_equal(nl["pbc"], pbc)
+        ):
+            moved = np.sqrt(((positions - nl["positions"]) ** 2).sum(1)).max() if len(positions) else 0.0
+            if moved <= 0.5 * self.skin:
+                return nl["edge_index"], nl["shifts"]
+        pos_t = torch.from_numpy(np.ascontiguousarray(positions, dtype=np.float64))
+        if pbc.any():
+            ei, sh = neighbor_list(pos_t, self.cutoff + self.skin, torch.from_numpy(cell), torch.from_numpy(pbc))
+        else:
+            ei, sh = neighbor_list(pos_t, self.cutoff + self.skin)
+        self._nl = {
+            "positions": positions.copy(),
+            "numbers": numbers.copy(),
+            "cell": cell.copy(),
+            "pbc": pbc.copy(),
+            "edge_index": ei.numpy(),
+            "shifts": sh.numpy(),
+        }
+        self.n_neighbor_builds += 1
+        return self._nl["edge_index"], self._nl["shifts"]
+
+    # -- input checks (the ONNX graph has none; TorchScript repeats them) ---------------------------
+    def _check(self, positions: np.ndarray, numbers: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> None:
+        bad = [int(z) for z in numbers if int(z) not in self.species]
+        if bad:
+            z = bad[0]
+            sym = ase.data.chemical_symbols[z] if 0 < z < len(ase.data.chemical_symbols) else str(z)
+            known = ", ".join(ase.data.chemical_symbols[s] for s in sorted(self.species))
+            raise ModelError(f"element {sym} (Z={z}) is not supported by this model (trained on {known})")
+        if not np.isfinite(positions).all():
+            raise ModelError("positions contain NaN or infinite values")
+        for k in range(3):
+            if pbc[k] and np.linalg.norm(cell[k]) < 1e-8:
+                raise ModelError(
+                    f"periodic boundary conditions along axis {k} need a cell, but the cell vector is zero"
+                )
+        if pbc.any() and abs(np.linalg.det(cell)) < 1e-8 and pbc.all():
+            raise ModelError("the cell is degenerate (zero volume) but the structure is periodic")
+
+    def _check_distances(self, positions: np.ndarray, edge_index: np.ndarray, shifts: np.ndarray) -> None:
+        if edge_index.shape[1] == 0:
+            return
+        v = positions[edge_index[1]] - positions[edge_index[0]] + shifts
+        d = np.sqrt((v * v).sum(1))
+        k = int(np.argmin(d))
+        if d[k] < MIN_DISTANCE:
+            i, j = int(edge_index[0, k]), int(edge_index[1, k])
+            raise ModelError(f"atoms {i} and {j} are {d[k]:.4f} Å apart (less than {MIN_DISTANCE} Å)")
+
+    # -- ASE interface -----------------------------------------------------------------------------
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:  # noqa: B006
+        super().calculate(atoms, properties, system_changes)
+        a = self.atoms
+        positions = np.asarray(a.get_positions(), dtype=np.float64)
+        numbers = np.asarray(a.numbers, dtype=np.int64)
+        cell = np.asarray(a.cell.array, dtype=np.float64)
+        pbc = np.asarray(a.pbc, dtype=bool)
+        self._check(positions, numbers, cell, pbc)
+        edge_index, shifts = self._pairs(positions, numbers, cell, pbc)
+        self._check_distances(positions, edge_index, shifts)
+        out = self.artifact.compute(positions, numbers, edge_index, shifts, len(numbers))
+        energy = float(out["energy"])
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "energies": out["atom_energies"].copy(),
+            "forces": out["forces"].copy(),
+        }
+        if pbc.all():
+            volume = abs(float(np.linalg.det(cell)))
+            s = -out["virial"] / volume
+            s = 0.5 * (s + s.T)
+            self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        elif "stress" in properties:
+            raise PropertyNotImplementedError("stress needs a 3D-periodic structure with a cell")
+        if "dipole" in out:
+            self.results["dipole"] = out["dipole"].copy()
