@@ -316,6 +316,8 @@ def test_splits_reproducible_and_reused(tmp_path: Path) -> None:
     assert sorted(np.concatenate([a.train, a.val, a.test]).tolist()) == list(range(100))
     assert create_splits(100, 60, 20, seed=4).sha256 != a.sha256
     assert split_hash(a.train, a.val, a.test) == a.sha256
+    train, val, test = a
+    assert train is a.train and val is a.val and test is a.test
     path = tmp_path / "split.npz"
     c = create_splits(100, 60, 20, seed=3, path=path)
     assert c.sha256 == a.sha256 and path.exists()

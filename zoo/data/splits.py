@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,10 @@ class Splits:
     @property
     def sha256(self) -> str:
         return split_hash(self.train, self.val, self.test)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """``train, val, test = create_splits(...)`` works too."""
+        return iter((self.train, self.val, self.test))
 
 
 def split_hash(train: np.ndarray, val: np.ndarray, test: np.ndarray) -> str:
