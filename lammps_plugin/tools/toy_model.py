@@ -18,7 +18,6 @@ neighbour list (ase.neighborlist.neighbor_list 'ijS'): the reference the LAMMPS 
 import argparse
 import json
 import math
-from typing import Dict, List
 
 import torch
 
@@ -26,19 +25,20 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class ToyMessagePassing(torch.nn.Module):
-    species: List[int]
+    species: list[int]
     cutoff: float
     rep_eps: float
     rep_sigma: float
     n_interactions: int
 
-    def __init__(self, species: List[int], cutoff: float = 4.0, interactions: int = 2, n_features: int = 16,
+    def __init__(self, species: list[int], cutoff: float = 4.0, interactions: int = 2, n_features: int = 16,
                  n_rbf: int = 12, seed: int = 0, dtype: torch.dtype = torch.float64):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
 
         def rnd(*shape, scale=1.0):
-            return torch.nn.Parameter((torch.randn(*shape, generator=g) * scale).to(dtype), requires_grad=False)
+            w = (torch.randn(*shape, generator=g) * scale).to(dtype)
+            return torch.nn.Parameter(w, requires_grad=False)
 
         self.species = [int(z) for z in species]
         self.cutoff = float(cutoff)
@@ -47,7 +47,8 @@ class ToyMessagePassing(torch.nn.Module):
         self.embedding = rnd(zmax, n_features, scale=0.5)
         self.register_buffer("centers", torch.linspace(0.5, cutoff, n_rbf, dtype=dtype))
         self.gamma = 2.0 * (n_rbf / cutoff) ** 2 / 4.0
-        self.filters = torch.nn.ParameterList([rnd(n_rbf, n_features, scale=0.4) for _ in range(interactions)])
+        self.filters = torch.nn.ParameterList(
+            [rnd(n_rbf, n_features, scale=0.4) for _ in range(interactions)])
         self.updates = torch.nn.ParameterList(
             [rnd(n_features, n_features, scale=1.0 / math.sqrt(n_features)) for _ in range(interactions)])
         self.out1 = rnd(n_features, n_features, scale=1.0 / math.sqrt(n_features))
@@ -58,12 +59,11 @@ class ToyMessagePassing(torch.nn.Module):
         self.register_buffer("e0", -torch.arange(zmax, dtype=dtype) * 0.1)
 
     def forward(self, positions: torch.Tensor, numbers: torch.Tensor, edge_index: torch.Tensor,
-                shifts: torch.Tensor, n_local: int) -> Dict[str, torch.Tensor]:
-        present: List[int] = torch.unique(numbers).tolist()
+                shifts: torch.Tensor, n_local: int) -> dict[str, torch.Tensor]:
+        present: list[int] = torch.unique(numbers).tolist()
         for z in present:
             if z not in self.species:
                 raise RuntimeError("atomic number " + str(z) + " is not in the model's species")
-        n = positions.shape[0]
         i = edge_index[0]
         j = edge_index[1]
         r = (positions.index_select(0, j) - positions.index_select(0, i) + shifts).detach()
@@ -72,7 +72,7 @@ class ToyMessagePassing(torch.nn.Module):
         fc = 0.5 * (torch.cos(d * (math.pi / self.cutoff)) + 1.0) * (d < self.cutoff).to(r.dtype)
         rbf = torch.exp(-self.gamma * (d.unsqueeze(1) - self.centers.unsqueeze(0)) ** 2)
         h = self.embedding.index_select(0, numbers)
-        for filt, upd in zip(self.filters, self.updates):
+        for filt, upd in zip(self.filters, self.updates, strict=True):
             w = (rbf @ filt) * fc.unsqueeze(1)
             m = h.index_select(0, j) * w
             agg = torch.zeros_like(h).index_add(0, i, m)
@@ -110,7 +110,8 @@ def build(path: str, species=(1, 8), cutoff: float = 4.0, interactions: int = 2,
         "outputs": ["energy", "atom_energies", "forces", "virial"],
         "per_atom_energies": True,
         "units": {"energy": "eV", "length": "Angstrom"},
-        "description": "toy message-passing model for pair_style schnet tests (lammps_plugin/tools/toy_model.py)",
+        "description": "toy message-passing model for pair_style schnet tests "
+                       "(lammps_plugin/tools/toy_model.py)",
     }
     torch.jit.save(scripted, path, _extra_files={"metadata.json": json.dumps(meta)})
     return path
@@ -134,8 +135,9 @@ def reference(path: str, atoms) -> dict:
     i, j, S = neighbor_list("ijS", atoms, meta["cutoff"])
     cell = torch.tensor(atoms.cell.array, dtype=torch.float64)
     shifts = torch.tensor(S, dtype=torch.float64) @ cell
+    edge_index = torch.from_numpy(np.stack([i, j]).astype(np.int64)).reshape(2, -1)
     out = model(torch.tensor(atoms.positions, dtype=dtype), torch.tensor(atoms.numbers, dtype=torch.int64),
-                torch.from_numpy(np.stack([i, j]).astype(np.int64)).reshape(2, -1), shifts.to(dtype), len(atoms))
+                edge_index, shifts.to(dtype), len(atoms))
     return {k: v.detach().to(torch.float64).numpy() for k, v in out.items()}
 
 
