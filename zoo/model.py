@@ -69,14 +69,17 @@ class AtomisticModel(nn.Module):
         compute_forces: bool = True,
         compute_virial: bool = False,
         create_graph: bool = False,
+        mirrored: bool = False,
     ) -> dict[str, Tensor]:
+        """``mirrored``: the pair list's second half is its first half reversed (zoo.neighbors lists are);
+        SchNet then evaluates its filters on half of the pairs. Caller lists (LAMMPS) use False."""
         idx_i, idx_j = edge_index[0], edge_index[1]
         vectors = positions[idx_j] - positions[idx_i] + shifts
         self.check_inputs(numbers, positions, torch.linalg.vector_norm(vectors.detach(), dim=1))
         need_grad = compute_forces or compute_virial
         if need_grad:
             vectors = vectors.detach().requires_grad_(True)
-        x = self.representation(numbers, vectors, idx_i, idx_j)
+        x = self.representation(numbers, vectors, idx_i, idx_j, mirrored)
         out: dict[str, Tensor] = {}
         for name, head in self.heads.items():
             total, per_atom = head(x, numbers, positions, idx_m, n_structures, atom_weight)

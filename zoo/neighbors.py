@@ -1,8 +1,11 @@
 """Neighbour lists in torch (CPU or GPU).
 
 Pairs are directed: both (i, j) and (j, i) are returned, with the Cartesian shift that makes
-r_ij = R[j] - R[i] + shift. Periodic boundaries, triclinic cells and cells smaller than the cutoff
-(several images of the same atom) are handled; self pairs appear only as periodic images.
+r_ij = R[j] - R[i] + shift. The list is *mirror-ordered*: its second half is its first half reversed
+(pair p + P/2 is pair p seen from the other atom), which lets SchNet evaluate its filter network, a
+function of the distance only, on half of the pairs. Periodic boundaries, triclinic cells and cells
+smaller than the cutoff (several images of the same atom) are handled; self pairs appear only as
+periodic images.
 
 Two algorithms:
 * ``dense``: all pairs inside each structure, vectorised over a batch of small molecules (training).
@@ -58,13 +61,15 @@ def neighbor_list(
         return _dense_pairs(positions, idx_m, n_atoms, cutoff)
 
     offsets = torch.cumsum(n_atoms, 0) - n_atoms
-    edges, shifts = [], []
+    halves, shifts = [], []
     for b in range(n_struct):
         start, count = int(offsets[b]), int(n_atoms[b])
         e, s = cell_list(positions[start : start + count], cutoff, cell[b], pbc[b])
-        edges.append(e + start)
-        shifts.append(s)
-    return torch.cat(edges, 1), torch.cat(shifts, 0)
+        half = e.shape[1] // 2
+        halves.append(e[:, :half] + start)
+        shifts.append(s[:half])
+    first, s = torch.cat(halves, 1), torch.cat(shifts, 0)
+    return torch.cat([first, first.flip(0)], 1), torch.cat([s, -s], 0)
 
 
 def _dense_pairs(positions: Tensor, idx_m: Tensor, n_atoms: Tensor, cutoff: float) -> tuple[Tensor, Tensor]:
@@ -76,8 +81,9 @@ def _dense_pairs(positions: Tensor, idx_m: Tensor, n_atoms: Tensor, cutoff: floa
     local = torch.arange(i.shape[0], device=device) - torch.repeat_interleave(starts, counts)
     j = offsets[idx_m[i]] + local
     d2 = (positions[j] - positions[i]).pow(2).sum(-1)
-    keep = (i != j) & (d2 < cutoff * cutoff)
-    edge_index = torch.stack([i[keep], j[keep]])
+    keep = (i < j) & (d2 < cutoff * cutoff)
+    i, j = i[keep], j[keep]
+    edge_index = torch.stack([torch.cat([i, j]), torch.cat([j, i])])
     return edge_index, torch.zeros(edge_index.shape[1], 3, dtype=positions.dtype, device=device)
 
 
@@ -173,13 +179,21 @@ def cell_list(positions: Tensor, cutoff: float, cell: Tensor, pbc: Tensor) -> tu
         d2 = vec.pow(2).sum(-1)
         jj = cand_idx[cand]
         img = cand_img[cand]
-        keep = (d2 < cutoff2) & ~((jj == ii) & (img == 0).all(-1))
+        keep = (d2 < cutoff2) & _first_half(ii, jj, img)
         ii, jj, img = ii[keep], jj[keep], img[keep]
         out_i.append(ii)
         out_j.append(jj)
         out_s.append(img @ full + offset[jj] - offset[ii])
-    edge_index = torch.stack([torch.cat(out_i), torch.cat(out_j)])
-    return edge_index, torch.cat(out_s)
+    i, j, s = torch.cat(out_i), torch.cat(out_j), torch.cat(out_s)
+    edge_index = torch.stack([torch.cat([i, j]), torch.cat([j, i])])
+    return edge_index, torch.cat([s, -s])
+
+
+def _first_half(i: Tensor, j: Tensor, img: Tensor) -> Tensor:
+    """One of each pair of mirror images (i, j, n) <-> (j, i, -n): i < j, or i == j with n > 0
+    (lexicographically). Self pairs with n == 0 are dropped."""
+    first_nonzero = torch.where(img[:, 0] != 0, img[:, 0], torch.where(img[:, 1] != 0, img[:, 1], img[:, 2]))
+    return (i < j) | ((i == j) & (first_nonzero > 0))
 
 
 def _complete_basis(cell: Tensor, periodic: list[bool]) -> Tensor:

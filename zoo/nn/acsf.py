@@ -156,7 +156,9 @@ class ACSF(nn.Module):
             angf = scatter_sum((onehot[:, :, None] * g4[:, None, :]).flatten(1), centre, n_atoms)
         return torch.cat([rad, angf], dim=1)
 
-    def forward(self, numbers: Tensor, vectors: Tensor, idx_i: Tensor, idx_j: Tensor) -> Tensor:
+    def forward(
+        self, numbers: Tensor, vectors: Tensor, idx_i: Tensor, idx_j: Tensor, mirrored: bool = False
+    ) -> Tensor:
         return (self.raw_features(numbers, vectors, idx_i, idx_j) - self.mean) / self.std
 
     @torch.jit.unused

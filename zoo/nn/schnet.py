@@ -22,10 +22,20 @@ class SchNetInteraction(nn.Module):
             nn.Linear(n_filters, n_atom_basis), ShiftedSoftplus(), nn.Linear(n_atom_basis, n_atom_basis)
         )
 
-    def forward(self, x: Tensor, f_ij: Tensor, rcut_ij: Tensor, idx_i: Tensor, idx_j: Tensor) -> Tensor:
-        w = self.filter_net(f_ij) * rcut_ij[:, None]
+    def forward(
+        self, x: Tensor, filter_in: Tensor, rcut_ij: Tensor, idx_i: Tensor, idx_j: Tensor, mirrored: bool
+    ) -> Tensor:
+        """``filter_in``: the filter network's first layer applied to the radial basis (already done for
+        all blocks in one matrix product). With ``mirrored`` pairs, it holds only the first half of the
+        pairs: the filter depends on the distance only, so the second half reuses it."""
+        w = self.filter_net[2](self.filter_net[1](filter_in)) * rcut_ij[:, None]
         h = self.in2f(x)
-        conv = scatter_sum(h[idx_j] * w, idx_i, x.shape[0])
+        if mirrored:
+            half = w.shape[0]
+            i1, j1 = idx_i[:half], idx_j[:half]
+            conv = scatter_sum(h[j1] * w, i1, x.shape[0]).index_add(0, j1, h[i1] * w)
+        else:
+            conv = scatter_sum(h[idx_j] * w, idx_i, x.shape[0])
         return x + self.f2out(conv)
 
 
@@ -65,11 +75,19 @@ class SchNet(nn.Module):
             [SchNetInteraction(n_atom_basis, n_rbf, n_filters) for _ in range(n_interactions)]
         )
 
-    def forward(self, numbers: Tensor, vectors: Tensor, idx_i: Tensor, idx_j: Tensor) -> Tensor:
+    def forward(
+        self, numbers: Tensor, vectors: Tensor, idx_i: Tensor, idx_j: Tensor, mirrored: bool = False
+    ) -> Tensor:
+        if mirrored:
+            vectors = vectors[: vectors.shape[0] // 2]
         r = torch.linalg.vector_norm(vectors, dim=1)
-        f_ij = self.rbf(r)
         rcut = self.cutoff_fn(r)
+        # first layer of every block's filter network in one matrix product
+        weights = [block.filter_net[0].weight for block in self.interactions]
+        biases = [block.filter_net[0].bias for block in self.interactions]
+        filter_in = nn.functional.linear(self.rbf(r), torch.cat(weights, 0), torch.cat(biases, 0))
         x = self.embedding(numbers)
-        for block in self.interactions:
-            x = block(x, f_ij, rcut, idx_i, idx_j)
+        n_filters = filter_in.shape[1] // len(weights)
+        for k, block in enumerate(self.interactions):
+            x = block(x, filter_in[:, k * n_filters : (k + 1) * n_filters], rcut, idx_i, idx_j, mirrored)
         return x

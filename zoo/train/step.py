@@ -48,6 +48,7 @@ def predict(
         "forces" in properties,
         want_stress,
         create_graph,
+        True,  # zoo.neighbors lists are mirror-ordered
     )
     if want_stress:
         volume = torch.linalg.det(batch[keys.cell]).abs().clamp(min=1e-12)
