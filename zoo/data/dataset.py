@@ -156,11 +156,14 @@ class AtomsDataset:
     @property
     def elements(self) -> list[int]:
         """Sorted unique atomic numbers present in the dataset."""
+        if getattr(self, "_elements", None) is not None:
+            return list(self._elements)
         z = self._open()["Z"]
         seen = np.zeros(256, dtype=bool)
         for start in range(0, z.shape[0], _NAN_CHECK_ROWS):
             seen[np.asarray(z[start : start + _NAN_CHECK_ROWS], dtype=np.int64)] = True
-        return [int(i) for i in np.flatnonzero(seen)]
+        self._elements = [int(i) for i in np.flatnonzero(seen)]
+        return list(self._elements)
 
     def atomic_numbers(self) -> np.ndarray:
         """Flat (sum atoms,) int64 atomic numbers of all structures."""
