@@ -47,6 +47,7 @@ class AtomsDataset:
         self.path = Path(path)
         self.as_numpy = as_numpy
         self._file: h5py.File | None = None
+        self._elements: list[int] | None = None
         self._pid = -1
         self._validate()
 
@@ -156,7 +157,7 @@ class AtomsDataset:
     @property
     def elements(self) -> list[int]:
         """Sorted unique atomic numbers present in the dataset."""
-        if getattr(self, "_elements", None) is not None:
+        if self._elements is not None:
             return list(self._elements)
         z = self._open()["Z"]
         seen = np.zeros(256, dtype=bool)

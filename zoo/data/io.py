@@ -330,6 +330,7 @@ def import_file(
             compression=compression,
             **meta,
         )
+    total: int | None
     if fmt == "asedb":
         it, zoo_units, total = read_asedb(src_path, properties, units, per_atom)
     elif fmt == "extxyz":

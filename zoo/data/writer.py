@@ -169,7 +169,7 @@ def _blocks(
 ) -> Iterator[dict[str, np.ndarray]]:
     from tqdm import tqdm
 
-    buf: list[Mapping[str, Any]] = []
+    buf: list[dict[str, Any]] = []
     it = tqdm(structures, total=total, desc=path.name, unit="struct", disable=not show_progress)
     for i, s in enumerate(it):
         z = np.asarray(s[keys.Z]).reshape(-1)
@@ -225,7 +225,7 @@ def _block_from_arrays(
     if keys.n_atoms in arrays:
         counts = np.asarray(arrays[keys.n_atoms], dtype=np.int64).reshape(-1)
     elif "offsets" in arrays:
-        counts = np.diff(np.asarray(arrays["offsets"], dtype=np.int64))
+        counts = np.diff(np.asarray(arrays["offsets"], dtype=np.int64)).astype(np.int64)
     else:
         raise DataError(f"Cannot write {path}: flat arrays need 'n_atoms' or 'offsets'.")
     n = counts.shape[0]
