@@ -226,12 +226,17 @@ def read_md17_arrays(
             if f.shape != r.shape:
                 raise DataError(f"{path}: forces have shape {f.shape}, positions {r.shape}.")
             arrays[keys.forces], units[keys.forces] = f.reshape(-1, 3) * f_fac, f_unit
-        meta = {k: str(npz[k]) for k in ("name", "theory", "smiles") if k in files}
+        meta = {k: _text(npz[k]) for k in ("name", "theory", "smiles") if k in files}
     except (ValueError, OSError, EOFError) as exc:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"{path} is corrupt or truncated ({exc}).") from None
     return arrays, units, meta
+
+
+def _text(value: np.ndarray) -> str:
+    item = value.item() if value.ndim == 0 else value.tolist()
+    return item.decode(errors="replace") if isinstance(item, bytes) else str(item)
 
 
 # ---------------------------------------------------------------------------------------- DeePMD
