@@ -6,7 +6,7 @@
 
 Everything is deterministic: seeded weights, fixed structures, a fixed creation date. Expected values
 are the artifact's own outputs on CPU (TorchScript). Cases per kind (schnet, acsf, wacsf) and dtype:
-  molecule  malonaldehyde, frame 0 of /work/shared/data/md/xtb_malonaldehyde.npz
+  molecule  malonaldehyde, frame 0 of $ZOO_SHARED_DATA/md/xtb_malonaldehyde.npz (default ../shared/data)
   periodic  4 water molecules in a small triclinic cell (cell edges shorter than 2 x cutoff)
   ghost     the periodic cell unfolded into local + ghost atoms (n_local < N, zero shifts)
 plus schnet_water_float64.pt/.json: a 192-atom periodic water frame (species H, O) for the LAMMPS example.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -35,8 +36,9 @@ SPECIES = [1, 6, 8]
 KINDS = ("schnet", "acsf", "wacsf")
 DTYPES = ("float64", "float32")
 
-WATER_NPZ = Path("/work/shared/data/water/data_0")
-MD_NPZ = Path("/work/shared/data/md/xtb_malonaldehyde.npz")
+SHARED = Path(os.environ.get("ZOO_SHARED_DATA", ROOT.parent / "shared" / "data"))
+WATER_NPZ = SHARED / "water" / "data_0"
+MD_NPZ = SHARED / "md" / "xtb_malonaldehyde.npz"
 
 
 def molecule() -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +101,9 @@ def seeded_model(kind: str, species: list[int], cutoff: float, seed: int, fit: l
         for p in model.parameters():  # O(1) weights so that forces are not tiny
             p.copy_(torch.randn(p.shape, dtype=p.dtype) * (1.0 / max(1, p.shape[-1]) ** 0.5))
         head = model.heads["energy"]
-        head.atomref[torch.tensor(species)] = torch.linspace(-1.0, -2.0, len(species), dtype=torch.float64)[:, None]
+        head.atomref[torch.tensor(species)] = torch.linspace(-1.0, -2.0, len(species), dtype=torch.float64)[
+            :, None
+        ]
         if kind != "schnet":  # standardise symmetry functions on the golden structures
             feats = []
             for p, z, cell, pbc in fit:
@@ -122,7 +126,11 @@ def _pairs(pos, num, cell, pbc, cutoff):
 
 def _as_dtype(x: np.ndarray, dtype: str) -> np.ndarray:
     """Values exactly representable in the artifact dtype (kept as float64 for JSON)."""
-    return np.asarray(x, dtype=np.float32).astype(np.float64) if dtype == "float32" else np.asarray(x, np.float64)
+    return (
+        np.asarray(x, dtype=np.float32).astype(np.float64)
+        if dtype == "float32"
+        else np.asarray(x, np.float64)
+    )
 
 
 def write_case(out: Path, name: str, art_path: Path, pos, num, cell, pbc, ei, sh, n_local, dtype) -> dict:
@@ -195,9 +203,11 @@ def make(out: Path, onnx: bool = True, verbose: bool = True) -> list[Path]:
             np.add.at(folded, owner, g["forces"])
             assert np.allclose(folded, p["forces"], atol=tol * 10), (kind, dtype)
             if verbose:
-                print(f"{kind:6s} {dtype}: E_mol={results['molecule']['energy']:.6f} "
-                      f"E_periodic={p['energy']:.6f} E_ghost={g['energy']:.6f} ({len(g_num)} atoms, "
-                      f"{n} local)")
+                print(
+                    f"{kind:6s} {dtype}: E_mol={results['molecule']['energy']:.6f} "
+                    f"E_periodic={p['energy']:.6f} E_ghost={g['energy']:.6f} ({len(g_num)} atoms, "
+                    f"{n} local)"
+                )
         if onnx:
             from zoo.export import export_model as _exp
 
@@ -211,8 +221,9 @@ def make(out: Path, onnx: bool = True, verbose: bool = True) -> list[Path]:
     art = out / "schnet_water_float64.pt"
     export_model(model, cfg, art, dtype="float64", created=CREATED)
     ei, sh = _pairs(w_pos, w_num, w_cell, [True] * 3, 4.0)
-    res = write_case(out, "schnet_water_float64", art, w_pos, w_num, w_cell, [True] * 3, ei, sh, len(w_num),
-                     "float64")
+    res = write_case(
+        out, "schnet_water_float64", art, w_pos, w_num, w_cell, [True] * 3, ei, sh, len(w_num), "float64"
+    )
     written += [art, out / "schnet_water_float64.json"]
     if verbose:
         print(f"schnet water float64: E={float(res['energy']):.6f} ({len(w_num)} atoms, {ei.shape[1]} pairs)")

@@ -63,7 +63,9 @@ class ZooCalculator(Calculator):
                 return nl["edge_index"], nl["shifts"]
         pos_t = torch.from_numpy(np.ascontiguousarray(positions, dtype=np.float64))
         if pbc.any():
-            ei, sh = neighbor_list(pos_t, self.cutoff + self.skin, torch.from_numpy(cell), torch.from_numpy(pbc))
+            ei, sh = neighbor_list(
+                pos_t, self.cutoff + self.skin, torch.from_numpy(cell), torch.from_numpy(pbc)
+            )
         else:
             ei, sh = neighbor_list(pos_t, self.cutoff + self.skin)
         self._nl = {

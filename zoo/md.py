@@ -175,8 +175,12 @@ class Simulation:
             dyn = VelocityVerlet(self.atoms, timestep=dt, logfile=None)
         elif thermostat == "langevin":
             dyn = Langevin(
-                self.atoms, timestep=dt, temperature_K=temperature, friction=friction / units.fs,
-                rng=self.rng, logfile=None,
+                self.atoms,
+                timestep=dt,
+                temperature_K=temperature,
+                friction=friction / units.fs,
+                rng=self.rng,
+                logfile=None,
             )
         else:
             raise ModelError(f"unknown thermostat {thermostat!r}; choose nve or langevin")
@@ -196,11 +200,17 @@ class Simulation:
         if record_velocities:
             dyn.attach(keep_v, interval=1)
         dyn.run(steps)
-        _write_csv(self.output / f"{name}.csv", ["time_fs", "epot_eV", "ekin_eV", "etot_eV", "temperature_K"], rows)
+        _write_csv(
+            self.output / f"{name}.csv", ["time_fs", "epot_eV", "ekin_eV", "etot_eV", "temperature_K"], rows
+        )
         arr = np.array(rows, dtype=np.float64)
         _plot(
-            self.output / f"{name}.png", arr[:, 0], {"E_pot": arr[:, 1] - arr[0, 1], "E_tot": arr[:, 3] - arr[0, 1]},
-            "time / fs", "energy - E_pot(0) / eV", f"{thermostat} MD, dt = {timestep} fs",
+            self.output / f"{name}.png",
+            arr[:, 0],
+            {"E_pot": arr[:, 1] - arr[0, 1], "E_tot": arr[:, 3] - arr[0, 1]},
+            "time / fs",
+            "energy - E_pot(0) / eV",
+            f"{thermostat} MD, dt = {timestep} fs",
         )
         etot = arr[:, 3]
         result: dict[str, Any] = {
@@ -209,7 +219,9 @@ class Simulation:
             "mean_temperature": float(arr[:, 4].mean()),
             "etot_drift_eV": float(etot[-1] - etot[0]),
             "etot_max_dev_eV": float(np.abs(etot - etot[0]).max()),
-            "drift_eV_per_atom_per_ps": float((etot[-1] - etot[0]) / len(self.atoms) / max(arr[-1, 0], 1e-12) * 1e3),
+            "drift_eV_per_atom_per_ps": float(
+                (etot[-1] - etot[0]) / len(self.atoms) / max(arr[-1, 0], 1e-12) * 1e3
+            ),
         }
         if record_velocities:
             result["velocities"] = np.array(velocities)
@@ -232,19 +244,36 @@ class Simulation:
         if equilibration > 0:
             self.md(equilibration, timestep, temperature, "langevin", friction, name="equilibration")
         res = self.md(
-            steps, timestep, temperature, "nve", init_velocities=equilibration == 0, name="production",
+            steps,
+            timestep,
+            temperature,
+            "nve",
+            init_velocities=equilibration == 0,
+            name="production",
             record_velocities=True,
         )
         acf = velocity_autocorrelation(res["velocities"], self.atoms.get_masses())
-        _write_csv(self.output / "vacf.csv", ["time_fs", "vacf"], zip((np.arange(len(acf)) * timestep).tolist(),
-                                                                       acf.tolist(), strict=True))
+        _write_csv(
+            self.output / "vacf.csv",
+            ["time_fs", "vacf"],
+            zip((np.arange(len(acf)) * timestep).tolist(), acf.tolist(), strict=True),
+        )
         freq, intensity = power_spectrum(acf, timestep)
         keep = freq <= max_wavenumber
         freq, intensity = freq[keep], intensity[keep]
-        _write_csv(self.output / "spectrum.csv", ["wavenumber_cm-1", "intensity"], zip(freq.tolist(),
-                                                                                       intensity.tolist(), strict=True))
-        _plot(self.output / "spectrum.png", freq, {"power spectrum": intensity}, "wavenumber / cm$^{-1}$",
-              "intensity / a.u.", f"VACF power spectrum ({len(self.atoms)} atoms, {steps * timestep / 1000:.3g} ps)")
+        _write_csv(
+            self.output / "spectrum.csv",
+            ["wavenumber_cm-1", "intensity"],
+            zip(freq.tolist(), intensity.tolist(), strict=True),
+        )
+        _plot(
+            self.output / "spectrum.png",
+            freq,
+            {"power spectrum": intensity},
+            "wavenumber / cm$^{-1}$",
+            "intensity / a.u.",
+            f"VACF power spectrum ({len(self.atoms)} atoms, {steps * timestep / 1000:.3g} ps)",
+        )
         return freq, intensity
 
 

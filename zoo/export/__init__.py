@@ -1,9 +1,9 @@
 """Exporting trained models as self-describing, versioned artifacts (export/SPEC.md).
 
-    from zoo.export import export_checkpoint, load_artifact
-    export_checkpoint("run/best.ckpt", "model.pt")                 # TorchScript, float32
-    export_checkpoint("run/best.ckpt", "model.onnx", fmt="onnx")   # ONNX (energy, forces, virial)
-    art = load_artifact("model.pt"); out = art.compute(positions, numbers, edge_index, shifts)
+from zoo.export import export_checkpoint, load_artifact
+export_checkpoint("run/best.ckpt", "model.pt")                 # TorchScript, float32
+export_checkpoint("run/best.ckpt", "model.onnx", fmt="onnx")   # ONNX (energy, forces, virial)
+art = load_artifact("model.pt"); out = art.compute(positions, numbers, edge_index, shifts)
 """
 
 from __future__ import annotations
@@ -66,7 +66,10 @@ def export_model(
 
 
 def export_checkpoint(
-    ckpt_path: str | Path, out: str | Path, fmt: str = "torchscript", dtype: str = "float32",
+    ckpt_path: str | Path,
+    out: str | Path,
+    fmt: str = "torchscript",
+    dtype: str = "float32",
     created: str | None = None,
 ) -> dict[str, Any]:
     """`zoo export`: checkpoint -> artifact."""

@@ -21,7 +21,7 @@ def _check_version(meta: dict[str, Any], path: Path) -> None:
     fv = meta.get("format_version")
     parts = fv.split(".") if isinstance(fv, str) else []
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise ArtifactError(f"artifact {path} has an invalid format_version {fv!r} (expected \"MAJOR.MINOR\")")
+        raise ArtifactError(f'artifact {path} has an invalid format_version {fv!r} (expected "MAJOR.MINOR")')
     major = int(parts[0])
     if major > FORMAT_MAJOR:
         from zoo import __version__
@@ -61,7 +61,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
             has = reader.has_record("extra/" + METADATA_FILE)
             text = reader.get_record("extra/" + METADATA_FILE) if has else None
         except RuntimeError:
-            raise ArtifactError(f"artifact {path} is corrupt: it cannot be read as a TorchScript archive") from None
+            raise ArtifactError(
+                f"artifact {path} is corrupt: it cannot be read as a TorchScript archive"
+            ) from None
         if text is None:
             raise ArtifactError(f"artifact {path} has no zoo metadata: it was not written by `zoo export`")
         return _parse(text, path)
@@ -76,11 +78,15 @@ def _load_onnx(path: Path) -> Any:
     try:
         import onnx
     except ImportError:
-        raise ArtifactError(f"artifact {path} is not a TorchScript archive and the onnx package is missing") from None
+        raise ArtifactError(
+            f"artifact {path} is not a TorchScript archive and the onnx package is missing"
+        ) from None
     try:
         return onnx.load(str(path))
     except Exception:  # noqa: BLE001 - protobuf raises several types for garbage
-        raise ArtifactError(f"artifact {path} is corrupt: it is neither a TorchScript archive nor ONNX") from None
+        raise ArtifactError(
+            f"artifact {path} is corrupt: it is neither a TorchScript archive nor ONNX"
+        ) from None
 
 
 class Artifact:
@@ -125,7 +131,13 @@ class Artifact:
                     n_local,
                 )
             return {k: v.detach().cpu().numpy().astype(np.float64) for k, v in out.items()}
-        feeds = {"positions": pos, "numbers": num, "edge_index": ei, "shifts": sh, "n_local": np.array(n_local)}
+        feeds = {
+            "positions": pos,
+            "numbers": num,
+            "edge_index": ei,
+            "shifts": sh,
+            "n_local": np.array(n_local),
+        }
         names = [o.name for o in self._runner.get_outputs()]
         values = self._runner.run(names, feeds)
         return {k: np.asarray(v, dtype=np.float64) for k, v in zip(names, values, strict=True)}
@@ -144,11 +156,15 @@ def load_artifact(path: str | Path, device: str = "cpu", verify: bool = True) ->
     if encoding == "torchscript":
         if verify:
             if not want:
-                raise ArtifactError(f"artifact {path} has no weights_sha256 in its metadata; it cannot be verified")
+                raise ArtifactError(
+                    f"artifact {path} has no weights_sha256 in its metadata; it cannot be verified"
+                )
             try:
                 got = torchscript_weights_sha256(path)
             except RuntimeError:
-                raise ArtifactError(f"artifact {path} is corrupt: its tensor records cannot be read") from None
+                raise ArtifactError(
+                    f"artifact {path} is corrupt: its tensor records cannot be read"
+                ) from None
             if got != want:
                 raise ArtifactError(
                     f"artifact {path} is corrupt or was modified after export: "
@@ -164,7 +180,9 @@ def load_artifact(path: str | Path, device: str = "cpu", verify: bool = True) ->
     model = _load_onnx(path)
     if verify:
         if not want:
-            raise ArtifactError(f"artifact {path} has no weights_sha256 in its metadata; it cannot be verified")
+            raise ArtifactError(
+                f"artifact {path} has no weights_sha256 in its metadata; it cannot be verified"
+            )
         if onnx_weights_sha256(model) != want:
             raise ArtifactError(
                 f"artifact {path} is corrupt or was modified after export: "
@@ -184,5 +202,7 @@ def load_artifact(path: str | Path, device: str = "cpu", verify: bool = True) ->
     try:
         session = ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=providers)
     except Exception as exc:  # noqa: BLE001
-        raise ArtifactError(f"artifact {path} cannot be loaded by ONNX Runtime ({type(exc).__name__})") from None
+        raise ArtifactError(
+            f"artifact {path} cannot be loaded by ONNX Runtime ({type(exc).__name__})"
+        ) from None
     return Artifact(path, meta, encoding, session, device)

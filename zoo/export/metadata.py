@@ -62,7 +62,10 @@ def build_metadata(
     ckpt = checkpoint or {}
     outputs = ["energy", "atom_energies", "forces", "virial"]
     outputs += [p for p in model.heads if p in VECTOR_PROPERTIES and p == "dipole"]
-    hyper = {"representation": copy.deepcopy(config.get("representation", {})), "head": config.get("head", {})}
+    hyper = {
+        "representation": copy.deepcopy(config.get("representation", {})),
+        "head": config.get("head", {}),
+    }
     rep_hyper = getattr(model.representation, "hyperparameters", None)
     if rep_hyper:
         hyper["representation"] = {**hyper["representation"], **rep_hyper}

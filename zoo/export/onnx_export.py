@@ -3,7 +3,8 @@
 Neither ONNX exporter of torch 2.13 traces ``torch.autograd.grad`` inside a forward. What works:
 1. a check-free, shape-static re-statement of the model (``TraceableModel``): SchNet as is; ACSF's
    angular sums over neighbour pairs rewritten without triplet lists (``(1 + lambda cos)^zeta`` expanded
-   in powers of cos = u_j . u_k, and sum_{j<k} a_j a_k (u_j.u_k)^n = (|sum_j a_j u_j^(x)n|^2 - sum_j a_j^2) / 2);
+   in powers of cos = u_j . u_k, and
+   sum_{j<k} a_j a_k (u_j.u_k)^n = (|sum_j a_j u_j^(x)n|^2 - sum_j a_j^2) / 2);
    per-element networks evaluated for all atoms and selected by a mask instead of ``nonzero``;
 2. the energy differentiated w.r.t. the pair vectors with ``torch.func.grad_and_value``;
 3. the whole function traced by ``make_fx(..., tracing_mode="symbolic")`` with the parameters as explicit
@@ -92,8 +93,9 @@ def acsf_features(
     n_groups = groups.shape[1]
     n_a = h.shape[1]
     sq = scatter_sum((groups * groups).flatten(1), idx_i, n_atoms).reshape(n_atoms, n_groups, n_a)
-    same = torch.tensor([float(a == b) for a, b in zip(first, second, strict=True)], dtype=h.dtype,
-                        device=h.device)
+    same = torch.tensor(
+        [float(a == b) for a, b in zip(first, second, strict=True)], dtype=h.dtype, device=h.device
+    )
     fi = torch.tensor(first, dtype=torch.long, device=h.device)
     se = torch.tensor(second, dtype=torch.long, device=h.device)
     sums = []  # sums[n]: (N, n_pairs, A) = sum_{p<q in pair class} h_p h_q (u_p . u_q)^n
@@ -139,7 +141,9 @@ class TraceableModel(nn.Module):
         super().__init__()
         rep = model.representation
         if isinstance(rep, ACSF) and rep.crossterms:
-            raise ArtifactError("ONNX export of ACSF with crossterms=True is not supported; export TorchScript")
+            raise ArtifactError(
+                "ONNX export of ACSF with crossterms=True is not supported; export TorchScript"
+            )
         if not isinstance(rep, SchNet | ACSF):
             raise ArtifactError(f"ONNX export does not know the representation {type(rep).__name__}")
         self.model = model
@@ -153,7 +157,9 @@ class TraceableModel(nn.Module):
             return acsf_features(rep, numbers, vectors, idx_i, idx_j, self.static)
         return rep(numbers, vectors, idx_i, idx_j)
 
-    def forward(self, positions: Tensor, numbers: Tensor, edge_index: Tensor, shifts: Tensor, n_local: Tensor):
+    def forward(
+        self, positions: Tensor, numbers: Tensor, edge_index: Tensor, shifts: Tensor, n_local: Tensor
+    ):
         idx_i, idx_j = edge_index[0], edge_index[1]
         n = positions.shape[0]
         weight = (torch.arange(n, device=positions.device) < n_local).to(positions.dtype)
@@ -175,10 +181,14 @@ class TraceableModel(nn.Module):
         virial = -(vectors[:, :, None] * g[:, None, :]).sum(0)
         outs = [energy, atom_energies, forces, virial]
         if self.dipole_key is not None:
-            outs.append(self._dipole(self.model.heads[self.dipole_key], x.detach(), numbers, positions, weight))
+            outs.append(
+                self._dipole(self.model.heads[self.dipole_key], x.detach(), numbers, positions, weight)
+            )
         return tuple(outs)
 
-    def _dipole(self, head: DipoleMoment, x: Tensor, numbers: Tensor, positions: Tensor, weight: Tensor) -> Tensor:
+    def _dipole(
+        self, head: DipoleMoment, x: Tensor, numbers: Tensor, positions: Tensor, weight: Tensor
+    ) -> Tensor:
         q = head_net(head.net, x, numbers)[:, 0] * weight
         n = weight.sum().clamp(min=1.0)
         q = q - (q.sum() - head.total_charge) / n * weight
@@ -216,9 +226,8 @@ class _GraphWithParams(nn.Module):
         super().__init__()
         self.graph_module = graph
         self.names = list(params)
-        for k, (name, value) in enumerate(params.items()):
+        for k, value in enumerate(params.values()):
             self.register_buffer(f"p{k}", value.detach().clone())
-        del name
 
     def forward(self, positions, numbers, edge_index, shifts, n_local):
         params = {name: getattr(self, f"p{k}") for k, name in enumerate(self.names)}
@@ -293,7 +302,9 @@ def to_onnx(model: AtomisticModel, dtype: str = "float32") -> Any:
     return program.model_proto
 
 
-def save_onnx(model: AtomisticModel, path: str | Path, metadata: dict[str, Any], dtype: str) -> dict[str, Any]:
+def save_onnx(
+    model: AtomisticModel, path: str | Path, metadata: dict[str, Any], dtype: str
+) -> dict[str, Any]:
     import onnx
 
     proto = to_onnx(model, dtype)
@@ -332,8 +343,13 @@ def _check_against_torchscript(model: AtomisticModel, proto: Any, dtype: str) ->
     with torch.enable_grad():
         ref = ts(pos, num, ei, sh, n - 2)
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    feeds = {"positions": pos.numpy(), "numbers": num.numpy(), "edge_index": ei.numpy(), "shifts": sh.numpy(),
-             "n_local": np.array(n - 2, dtype=np.int64)}
+    feeds = {
+        "positions": pos.numpy(),
+        "numbers": num.numpy(),
+        "edge_index": ei.numpy(),
+        "shifts": sh.numpy(),
+        "n_local": np.array(n - 2, dtype=np.int64),
+    }
     names = [o.name for o in sess.get_outputs()]
     got = dict(zip(names, sess.run(names, feeds), strict=True))
     rtol = 1e-4 if dtype == "float32" else 1e-9

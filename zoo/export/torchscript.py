@@ -48,7 +48,9 @@ def atomic_write(path: Path, write: Any) -> None:
         raise
 
 
-def save_torchscript(module: torch.jit.ScriptModule, path: str | Path, metadata: dict[str, Any]) -> dict[str, Any]:
+def save_torchscript(
+    module: torch.jit.ScriptModule, path: str | Path, metadata: dict[str, Any]
+) -> dict[str, Any]:
     """Write module + metadata (with its weights_sha256 filled in) atomically; returns the metadata."""
     path = Path(path)
     meta = dict(metadata)
