@@ -199,6 +199,8 @@ void compare(const zoo::Result& r, const zoo::json::Value& expected, double rtol
   vec(std::vector<double>(r.virial.begin(), r.virial.end()), "virial");
 }
 
+bool g_cuda = false;  // --cuda: also evaluate every golden case on CUDA and compare
+
 int run_golden_dir(const fs::path& dir) {
   int cases = 0;
   if (!fs::is_directory(dir)) return 0;
@@ -249,6 +251,14 @@ int run_golden_dir(const fs::path& dir) {
           for (std::size_t k = 0; k < 3; ++k) pbc[k] = p->as_array().at(k).as_bool();
         compare(model.compute(positions, numbers, cell, pbc), expected, tol, name + " compute (own neighbours)",
                 worst_own);
+      }
+      if (g_cuda) {
+        zoo::Model gpu(pt.string(), zoo::Options{zoo::DeviceKind::CUDA, 0});
+        double worst_gpu = 0.0;
+        compare(gpu.compute_pairs(positions.data(), numbers.data(), n, n_local, pi.data(), pj.data(),
+                                  shifts.empty() ? nullptr : shifts.data(), static_cast<int64_t>(pi.size())),
+                expected, tol == 1e-10 ? 1e-9 : 1e-4, name + " CUDA compute_pairs", worst_gpu);
+        std::printf("    %-30s CUDA max rel dev %.1e\n", name.c_str(), worst_gpu);
       }
       char own[32] = "n/a (ghosts)";
       if (n_local == n) std::snprintf(own, sizeof own, "%.1e", worst_own);
@@ -387,11 +397,16 @@ void test_model(const fs::path& art) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::cerr << "usage: zoo_runtime_tests ARTIFACT_DIR GOLDEN_DIR [GOLDEN_DIR...]\n";
+  std::vector<std::string> args;
+  for (int k = 1; k < argc; ++k) {
+    if (std::string(argv[k]) == "--cuda") g_cuda = true;
+    else args.emplace_back(argv[k]);
+  }
+  if (args.size() < 2) {
+    std::cerr << "usage: zoo_runtime_tests ARTIFACT_DIR GOLDEN_DIR [GOLDEN_DIR...] [--cuda]\n";
     return 2;
   }
-  const fs::path art = argv[1];
+  const fs::path art = args[0];
   auto section = [](const char* name, const std::function<void()>& fn) {
     std::cout << name << "\n";
     try {
@@ -400,6 +415,16 @@ int main(int argc, char** argv) {
       check(false, std::string(name) + ": unexpected exception: " + e.what());
     }
   };
+  if (g_cuda) {
+    section("golden on CUDA only", [&] {
+      int cases = 0;
+      for (std::size_t k = 1; k < args.size(); ++k) cases += run_golden_dir(args[k]);
+      cases += run_golden_dir(art / "golden");
+      check(cases > 0, "CUDA golden cases ran");
+    });
+    std::cout << g_checks - g_failures << "/" << g_checks << " checks passed\n";
+    return g_failures == 0 ? 0 : 1;
+  }
   section("json", test_json);
   section("sha256", test_sha256);
   section("neighbors", test_neighbors);
@@ -407,7 +432,7 @@ int main(int argc, char** argv) {
   section("golden", [&] {
     int cases = run_golden_dir(art / "golden");
     check(cases >= 4, "the runtime's own golden cases ran");
-    for (int k = 2; k < argc; ++k) cases += run_golden_dir(argv[k]);
+    for (std::size_t k = 1; k < args.size(); ++k) cases += run_golden_dir(args[k]);
     std::cout << "  golden cases in all: " << cases << "\n";
   });
   std::cout << g_checks - g_failures << "/" << g_checks << " checks passed\n";
