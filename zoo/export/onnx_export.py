@@ -68,13 +68,21 @@ def _outer_power(u: Tensor, n: int) -> Tensor:
 def acsf_features(
     rep: ACSF, numbers: Tensor, vectors: Tensor, idx_i: Tensor, idx_j: Tensor, static: tuple | None = None
 ) -> Tensor:
-    """ACSF.forward without triplet lists (same numbers up to rounding); crossterms unsupported."""
+    """ACSF.forward without triplet lists (same numbers up to rounding); crossterms unsupported.
+
+    The moment sums cancel (|S|^2 - sum a^2) when a centre has few neighbours of an element class, so they
+    are evaluated in float64 also for float32 artifacts and cast back.
+    """
+    out_dtype = vectors.dtype
+    vectors = vectors.to(torch.float64)
     n_atoms = numbers.shape[0]
     r = torch.linalg.vector_norm(vectors, dim=1)
     fc = rep.cutoff_fn(r)
     el = rep.elem_index[numbers]
     zj = numbers[idx_j].to(r.dtype)
-    g2 = torch.exp(rep.coef_r * (r[:, None] - rep.mu_r) ** 2) * fc[:, None]
+    g2 = (
+        torch.exp(rep.coef_r.to(torch.float64) * (r[:, None] - rep.mu_r.to(torch.float64)) ** 2) * fc[:, None]
+    )
     if rep.weighted:
         rad = scatter_sum(g2 * zj[:, None], idx_i, n_atoms)
     else:
@@ -84,7 +92,7 @@ def acsf_features(
     zetas, lambdas, first, second = static if static is not None else acsf_static(rep)
     max_n = int(max(zetas))
     u = vectors / r[:, None]
-    h = torch.exp(rep.coef_a * (r * r)[:, None]) * fc[:, None]  # (P, A)
+    h = torch.exp(rep.coef_a.to(torch.float64) * (r * r)[:, None]) * fc[:, None]  # (P, A)
     if rep.weighted:
         h = h * zj[:, None]
         groups = h[:, None, :]  # (P, 1, A)
@@ -115,7 +123,8 @@ def acsf_features(
         cols.append(acc * 2.0 ** (1.0 - zeta))
     ang = torch.stack(cols, dim=-1)  # (N, n_pairs, A, Z*2) ordered (zeta, lambda) like ACSF
     ang = ang.flatten(1)
-    return (torch.cat([rad, ang], dim=1) - rep.mean) / rep.std
+    feats = (torch.cat([rad, ang], dim=1) - rep.mean.to(torch.float64)) / rep.std.to(torch.float64)
+    return feats.to(out_dtype)
 
 
 def elemental(net: ElementalMLP, x: Tensor, numbers: Tensor) -> Tensor:
