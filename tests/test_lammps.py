@@ -147,19 +147,19 @@ def _cluster(water, n_center=10, radius=4.5):
 
 
 # ------------------------------------------------------------------------------------------ tests
-def test_water_box_matches_python(tmp_path, plugin, toy_artifact, water):
+@pytest.mark.parametrize("mode", ["auto", "shift", "ghost", "ghost prune no"])
+def test_water_box_matches_python(tmp_path, plugin, toy_artifact, water, mode):
+    """All three ways of handing atoms to the model (periodic shifts on one rank; owned + ghost
+    atoms with and without hop pruning) give the Python numbers."""
     ref = toy_model.reference(str(toy_artifact), water)
-    out = _run_static(tmp_path, plugin, toy_artifact, water)
+    out = _run_static(tmp_path, plugin, toy_artifact, water, pair_extra=f"mode {mode}")
     _compare(out, ref)
-    # the receptive field (2 x 4 Å) + skin was turned into the ghost cutoff, and said so
-    assert "setting ghost-atom cutoff (comm_modify cutoff) to 10 A" in out["stdout"]
     assert abs(out["atom_energies"].sum() - out["energy"]) < 1e-8
-
-
-def test_prune_no_gives_same_numbers(tmp_path, plugin, toy_artifact, water):
-    a = _run_static(tmp_path, plugin, toy_artifact, water, pair_extra="prune no")
-    ref = toy_model.reference(str(toy_artifact), water)
-    _compare(a, ref)
+    if mode.startswith("ghost"):
+        # the receptive field (2 x 4 Å) + skin was turned into the ghost cutoff, and said so
+        assert "setting ghost-atom cutoff (comm_modify cutoff) to 10 A" in out["stdout"]
+    else:
+        assert "shift mode" in out["stdout"]
 
 
 def test_molecule_in_box_matches_python(tmp_path, plugin, toy_artifact, water):
@@ -182,15 +182,16 @@ def test_mpi_two_ranks_match_one_rank(tmp_path, plugin, toy_artifact, water):
     """2x1x1 water box: the domain boundary cuts through the message-passing graph."""
     big = water.repeat((2, 1, 1))
     ref = toy_model.reference(str(toy_artifact), big)
-    (tmp_path / "np1").mkdir()
-    (tmp_path / "np2").mkdir()
-    one = _run_static(tmp_path / "np1", plugin, toy_artifact, big, np_=1)
-    two = _run_static(tmp_path / "np2", plugin, toy_artifact, big, np_=2)
-    assert "2 by 1 by 1 MPI processor grid" in two["stdout"]
-    _compare(one, ref)
-    _compare(two, ref)
-    np.testing.assert_allclose(two["forces"], one["forces"], atol=1e-10, rtol=0)
-    assert abs(two["energy"] - one["energy"]) < 1e-9
+    for d in ("np1", "np1ghost", "np2"):
+        (tmp_path / d).mkdir()
+    one = _run_static(tmp_path / "np1", plugin, toy_artifact, big, np_=1)  # auto = shift mode
+    one_g = _run_static(tmp_path / "np1ghost", plugin, toy_artifact, big, np_=1, pair_extra="mode ghost")
+    two = _run_static(tmp_path / "np2", plugin, toy_artifact, big, np_=2)  # auto = ghost mode
+    assert "2 by 1 by 1 MPI processor grid" in two["stdout"] and "ghost mode" in two["stdout"]
+    for out in (one, one_g, two):
+        _compare(out, ref)
+        np.testing.assert_allclose(out["forces"], one["forces"], atol=1e-10, rtol=0)
+        assert abs(out["energy"] - one["energy"]) < 1e-9
 
 
 def test_mpi_md_steps_match(tmp_path, plugin, toy_artifact, water):

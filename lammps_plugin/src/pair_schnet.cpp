@@ -1,16 +1,24 @@
 /* pair_style schnet: evaluate an exported zoo artifact inside LAMMPS (see docs/lammps.md).
 
-   pair_style schnet model.pt [device cpu|cuda|cuda:N]
+   pair_style schnet model.pt [device cpu|cuda|cuda:N] [mode auto|ghost|shift] [prune yes|no]
    pair_coeff * * O H          (one element symbol per LAMMPS atom type)
 
-   Per step: full neighbour list including ghost atoms (REQ_FULL | REQ_GHOST) -> directed pairs
-   (i, j) with r < cutoff between all owned and ghost atoms (ghost positions are already imaged, so
-   no shifts) -> zoo::Model::compute_pairs(..., n_local = atom->nlocal) -> energy of owned atoms,
-   forces on owned *and* ghost atoms (ghost forces go back to their owners via newton_pair on),
-   per-atom energies of owned atoms, global virial W from the model.
+   Two ways to hand LAMMPS's atoms to zoo::Model::compute_pairs:
 
-   Message passing with T interactions needs ghost atoms up to T * cutoff from the sub-domain
-   (metadata `receptive_field`); init_style() raises comm->cutghostuser to receptive_field + skin.
+   ghost mode (several MPI ranks; "mode ghost"): full neighbour list including ghost atoms
+     (REQ_FULL | REQ_GHOST) -> directed pairs (i, j) with r < cutoff between owned and ghost atoms
+     (ghost positions are already imaged, so no shifts), n_local = atom->nlocal -> energy of owned
+     atoms, forces on owned *and* ghost atoms (ghost forces go back to their owners: newton_pair
+     on), per-atom energies of owned atoms, global virial W from the model. Message passing with T
+     interactions needs ghost atoms up to T * cutoff from the sub-domain (metadata
+     `receptive_field`): init_style() raises comm->cutghostuser to receptive_field + skin.
+
+   shift mode (one MPI rank; "mode shift"): every ghost atom is a periodic image of an owned atom,
+     so pairs (i, j_ghost) become (i, owner(j)) with Cartesian shift x[j] - x[owner(j)], exactly
+     like a periodic neighbour list: the model sees only the N owned atoms (no ghost overhead, the
+     numbers of the C++ runtime / ASE), and the ghost cutoff stays the usual cutoff + skin.
+
+   "mode auto" (default): shift on one rank, ghost on several.
 */
 
 #include "pair_schnet.h"
@@ -144,16 +152,25 @@ void PairSchNet::settings(int narg, char **arg)
   std::string path = arg[0];
   std::string device = "cpu";
   bool prune = true;
+  Mode mode = Mode::AUTO;
   for (int iarg = 1; iarg < narg; iarg += 2) {
     const std::string key = arg[iarg];
-    if (key != "device" && key != "prune")
-      error->all(FLERR, "Illegal pair_style schnet keyword '{}' (known keywords: device, prune)", key);
+    if (key != "device" && key != "prune" && key != "mode")
+      error->all(FLERR, "Illegal pair_style schnet keyword '{}' (known keywords: device, mode, prune)",
+                 key);
     if (iarg + 1 >= narg)
       error->all(FLERR, "Illegal pair_style schnet command: '{}' needs a value", key);
-    if (key == "device")
-      device = arg[iarg + 1];
-    else
-      prune = utils::logical(FLERR, arg[iarg + 1], false, lmp) == 1;
+    const std::string value = arg[iarg + 1];
+    if (key == "device") {
+      device = value;
+    } else if (key == "prune") {
+      prune = utils::logical(FLERR, value, false, lmp) == 1;
+    } else {
+      if (value == "auto") mode = Mode::AUTO;
+      else if (value == "ghost") mode = Mode::GHOST;
+      else if (value == "shift") mode = Mode::SHIFT;
+      else error->all(FLERR, "pair_style schnet: illegal mode '{}' (use auto, ghost or shift)", value);
+    }
   }
 
   zoo::Options options;
@@ -196,6 +213,7 @@ void PairSchNet::settings(int narg, char **arg)
   if (receptive_field_ <= 0.0) receptive_field_ = meta.cutoff * std::max(1, meta.interactions);
   species_ = meta.species;
   prune_ = prune;
+  mode_ = mode;
   // message-passing depth in units of the cutoff (receptive field may be given explicitly)
   hops_ = std::max(1, (int) std::ceil(receptive_field_ / cutoff_ - 1e-9));
   if (cutoff_ <= 0.0) error->all(FLERR, "pair_style schnet: model '{}' has no positive cutoff", path);
@@ -203,9 +221,9 @@ void PairSchNet::settings(int narg, char **arg)
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "pair_style schnet: model {} ({}, {}), cutoff {} A, interactions {}, "
-                   "receptive field {} A, species {}, device {}, prune {}\n",
+                   "receptive field {} A, species {}, device {}\n",
                    path, meta.model_kind, meta.dtype, cutoff_, interactions_, receptive_field_,
-                   species_string(species_), device, prune ? "yes" : "no");
+                   species_string(species_), device);
 
   // a new model invalidates any previous pair_coeff mapping
   if (allocated) {
@@ -266,6 +284,27 @@ void PairSchNet::init_style()
                       "atoms must be sent back to their owners");
   unit_scale();
 
+  if (mode_ == Mode::SHIFT && comm->nprocs > 1)
+    error->all(FLERR, "pair_style schnet mode shift needs a single MPI rank (use mode auto or ghost)");
+  if (mode_ == Mode::SHIFT && atom->tag_enable == 0)
+    error->all(FLERR, "pair_style schnet mode shift needs atom IDs (atom_modify id yes)");
+  use_shifts_ = (mode_ == Mode::SHIFT) || (mode_ == Mode::AUTO && comm->nprocs == 1 && atom->tag_enable);
+  ghostneigh = use_shifts_ ? 0 : 1;
+
+  if (comm->me == 0 && !mode_logged_)
+    utils::logmesg(lmp,
+                   "pair_style schnet: {} mode ({}){}\n", use_shifts_ ? "shift" : "ghost",
+                   use_shifts_ ? "one rank: ghost atoms folded onto their owners with periodic shifts"
+                               : "owned + ghost atoms, forces on ghosts sent back to their owners",
+                   use_shifts_ ? "" : (prune_ ? ", prune yes" : ", prune no"));
+  mode_logged_ = true;
+
+  if (use_shifts_) {
+    // full list of owned atoms; ghosts within cutoff + skin (the LAMMPS default) suffice
+    neighbor->add_request(this, NeighConst::REQ_FULL);
+    return;
+  }
+
   // full list, ghosts included: message passing runs over owned and ghost atoms
   neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
 
@@ -293,7 +332,7 @@ void PairSchNet::init_style()
 double PairSchNet::init_one(int i, int j)
 {
   if (setflag[i][j] == 0) error->all(FLERR, "All pair coeffs are not set (pair_coeff * * El1 El2 ...)");
-  cutghost[i][j] = cutghost[j][i] = cutoff_;
+  if (!use_shifts_) cutghost[i][j] = cutghost[j][i] = cutoff_;
   return cutoff_;
 }
 
@@ -326,8 +365,44 @@ void PairSchNet::compute(int eflag, int vflag)
   int **firstneigh = list->firstneigh;
   pair_i_.clear();
   pair_j_.clear();
+  shift_.clear();
 
-  if (!prune_) {
+  if (use_shifts_) {
+    // one rank: ghost j is an image of owned atom owner(j) (same atom ID)
+    const tagint *tag = atom->tag;
+    tagint maxtag = 0;
+    for (int i = 0; i < nlocal; ++i) maxtag = std::max(maxtag, tag[i]);
+    local_of_tag_.assign((size_t) maxtag + 1, -1);
+    for (int i = 0; i < nlocal; ++i) local_of_tag_[tag[i]] = i;
+    const int inum = list->inum;
+    const int *ilist = list->ilist;
+    for (int ii = 0; ii < inum; ++ii) {
+      const int i = ilist[ii];
+      const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
+      const int *jlist = firstneigh[i];
+      const int jnum = numneigh[i];
+      for (int jj = 0; jj < jnum; ++jj) {
+        const int j = jlist[jj] & NEIGHMASK;
+        const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
+        if (dx * dx + dy * dy + dz * dz >= cutsq_model) continue;
+        int o = j;
+        if (j >= nlocal) {
+          o = (tag[j] <= maxtag) ? local_of_tag_[tag[j]] : -1;
+          if (o < 0)
+            error->one(FLERR, "pair_style schnet mode shift: ghost atom {} has no owned image on this "
+                              "rank (use mode ghost)", tag[j]);
+        }
+        pair_i_.push_back(i);
+        pair_j_.push_back(o);
+        shift_.push_back(x[j][0] - x[o][0]);
+        shift_.push_back(x[j][1] - x[o][1]);
+        shift_.push_back(x[j][2] - x[o][2]);
+      }
+    }
+    n_model_ = nlocal;
+    order_.resize(nlocal);
+    for (int i = 0; i < nlocal; ++i) order_[i] = i;
+  } else if (!prune_) {
     const int ntot = list->inum + list->gnum;
     const int *ilist = list->ilist;
     for (int ii = 0; ii < ntot; ++ii) {
@@ -400,7 +475,8 @@ void PairSchNet::compute(int eflag, int vflag)
   std::string failure;
   try {
     res = model_->compute_pairs(pos_.data(), num_.data(), n_model_, nlocal, pair_i_.data(),
-                                pair_j_.data(), nullptr, (int64_t) pair_i_.size());
+                                pair_j_.data(), use_shifts_ ? shift_.data() : nullptr,
+                                (int64_t) pair_i_.size());
   } catch (std::exception &e) {
     failure = e.what();
   }

@@ -42,6 +42,10 @@ class PairSchNet : public Pair {
   int interactions_ = 0;
   int hops_ = 1;                // ceil(receptive_field / cutoff): message-passing steps
   bool prune_ = true;           // pass only atoms within hops_ graph hops of the owned atoms
+  enum class Mode { AUTO, GHOST, SHIFT };
+  Mode mode_ = Mode::AUTO;      // auto: shift on one MPI rank, ghost on several
+  bool use_shifts_ = false;     // decided in init_style()
+  bool mode_logged_ = false;
   std::vector<int64_t> species_;
   std::vector<int64_t> type2z_;    // LAMMPS type (1..ntypes) -> atomic number
   double ghost_cut_set_ = -1.0;    // last ghost cutoff we set (to avoid repeated log lines)
@@ -50,6 +54,8 @@ class PairSchNet : public Pair {
   std::vector<double> pos_;
   std::vector<int64_t> num_;
   std::vector<int64_t> pair_i_, pair_j_;
+  std::vector<double> shift_;              // shift mode: x[j] - x[owner(j)] per pair
+  std::vector<int> local_of_tag_;          // shift mode: atom ID -> owned index
   std::vector<int> slot_, hop_, order_;    // LAMMPS atom -> model slot, hop, model slot -> atom
   int n_model_ = 0;                        // atoms passed to the model (owned first)
 };
