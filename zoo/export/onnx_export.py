@@ -317,6 +317,11 @@ def save_onnx(
     import onnx
 
     proto = to_onnx(model, dtype)
+    for node in proto.graph.node:  # exporter debug info (FX nodes, stack traces): 90% of the file
+        del node.metadata_props[:]
+        node.doc_string = ""
+    for value in list(proto.graph.value_info) + list(proto.graph.input) + list(proto.graph.output):
+        del value.metadata_props[:]
     meta = dict(metadata)
     meta["weights_sha256"] = onnx_weights_sha256(proto)
     _check_against_torchscript(model, proto, dtype)
