@@ -37,25 +37,63 @@ SHARED = Path(os.environ.get("ZOO_SHARED_DATA", REPO.parent / "shared" / "data")
 if not SHARED.is_dir():
     SHARED = REPO / "shared" / "data"
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(1, str(REPO))  # zoo, when it is not installed
 
 import cpp_build  # noqa: E402
 
 
-def water_frame():
-    from ase import Atoms
+class Structure:
+    def __init__(self, numbers, positions, cell=None, pbc=(False, False, False)):
+        self.numbers = np.asarray(numbers, dtype=np.int64)
+        self.positions = np.asarray(positions, dtype=np.float64)
+        self.cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64)
+        self.pbc = tuple(bool(p) for p in pbc)
 
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def repeat(self, reps) -> Structure:
+        reps = (reps,) * 3 if isinstance(reps, int) else tuple(reps)
+        offsets = [
+            np.array([a, b, c]) @ self.cell
+            for a in range(reps[0])
+            for b in range(reps[1])
+            for c in range(reps[2])
+        ]
+        return Structure(
+            np.tile(self.numbers, len(offsets)),
+            np.concatenate([self.positions + o for o in offsets]),
+            self.cell * np.array(reps)[:, None],
+            self.pbc,
+        )
+
+    def write_xyz(self, path: Path) -> None:
+        symbols = {1: "H", 6: "C", 7: "N", 8: "O"}
+        lines = [str(len(self))]
+        if any(self.pbc):
+            lattice = " ".join(f"{x:.10f}" for x in self.cell.ravel())
+            pbc = " ".join("T" if p else "F" for p in self.pbc)
+            lines.append(f'Lattice="{lattice}" Properties=species:S:1:pos:R:3 pbc="{pbc}"')
+        else:
+            lines.append("Properties=species:S:1:pos:R:3")
+        lines += [
+            f"{symbols[int(z)]} {x:.10f} {y:.10f} {w:.10f}"
+            for z, (x, y, w) in zip(self.numbers, self.positions, strict=True)
+        ]
+        path.write_text("\n".join(lines) + "\n")
+
+
+def water_frame() -> Structure:
     d = SHARED / "water" / "data_0"
     types = np.loadtxt(d / "type.raw", dtype=int)
     box = np.load(d / "set.000" / "box.npy")[0].reshape(3, 3)
     coord = np.load(d / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    return Atoms(numbers=np.where(types == 0, 8, 1), positions=coord, cell=box, pbc=True)
+    return Structure(np.where(types == 0, 8, 1), coord, box, (True, True, True))
 
 
-def malonaldehyde():
-    from ase import Atoms
-
+def malonaldehyde() -> Structure:
     d = np.load(SHARED / "md" / "xtb_malonaldehyde.npz")
-    return Atoms(numbers=d["z"], positions=d["R"][0])
+    return Structure(d["z"], d["R"][0])
 
 
 def reps_for(target: int, base: int = 192) -> tuple[int, int, int]:
@@ -95,7 +133,7 @@ def run_bench(exe: Path, artifact: str, xyz: Path, args, extra: list[str] = ()) 
 
 def python_forward_ms(artifact: str, atoms, args) -> tuple[float, float]:
     """(median ms of the Python torch.jit call with precomputed pairs, matmul GFLOP of one call)."""
-    from ase.neighborlist import primitive_neighbor_list
+    from zoo.neighbors import neighbor_list
 
     torch.set_num_threads(args.threads)
     extra = {"metadata.json": ""}
@@ -103,13 +141,13 @@ def python_forward_ms(artifact: str, atoms, args) -> tuple[float, float]:
     module = torch.jit.load(artifact, map_location=dev, _extra_files=extra)
     meta = json.loads(extra["metadata.json"])
     dt = torch.float64 if meta["dtype"] == "float64" else torch.float32
-    cell = atoms.cell.array
-    i, j, S = primitive_neighbor_list("ijS", atoms.pbc, cell, atoms.positions, meta["cutoff"])
+    pos = torch.tensor(atoms.positions)
+    edge_index, shifts = neighbor_list(pos, meta["cutoff"], torch.tensor(atoms.cell), torch.tensor(atoms.pbc))
     inputs = (
-        torch.tensor(atoms.positions, dtype=dt, device=dev),
+        pos.to(dev, dt),
         torch.tensor(atoms.numbers, device=dev),
-        torch.tensor(np.stack([i, j]), device=dev),
-        torch.tensor(S @ cell, dtype=dt, device=dev),
+        edge_index.to(dev),
+        shifts.to(dev, dt),
         len(atoms),
     )
     for _ in range(args.warmup):
@@ -153,7 +191,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--min-time", type=float, default=1.0, help="seconds per timed phase (at least)")
     p.add_argument("--scaling", default="1000,2000,5000", help="comma-separated target atom counts")
     p.add_argument("--scaling-config", default="small", choices=["default", "small"])
@@ -165,12 +203,13 @@ def main() -> None:
     )
     p.add_argument("--no-python", action="store_true", help="skip the Python comparison and FLOP count")
     p.add_argument("--json-out", type=Path)
+    p.add_argument("--artifact", help="use this artifact for the latency table instead of exporting one")
+    p.add_argument("--scaling-artifact", help="use this artifact for the scaling table")
+    p.add_argument("--export-to", type=Path, help="keep the exported artifacts in this folder")
     args = p.parse_args()
 
     build = cpp_build.build(targets=["zoo-bench"])
     exe = build / "cpp_runtime" / "zoo-bench"
-    from ase.io import write
-
     results: dict = {
         "threads": args.threads,
         "device": args.device,
@@ -180,18 +219,23 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        art = export_schnet(tmp / "schnet.pt", args.dtype, small=False)
-        art_scaling = (
-            art
-            if args.scaling_config == "default"
-            else export_schnet(tmp / "schnet_small.pt", args.dtype, small=True)
-        )
+        where = args.export_to or tmp
+        where.mkdir(parents=True, exist_ok=True)
+        art = args.artifact or export_schnet(where / f"schnet_{args.dtype}.pt", args.dtype, small=False)
+        art_scaling = args.scaling_artifact
+        if art_scaling is None:
+            small = args.scaling_config == "small"
+            art_scaling = (
+                export_schnet(where / f"schnet_small_{args.dtype}.pt", args.dtype, small=True)
+                if small
+                else art
+            )
         water = water_frame()
         peak = None if args.no_python else gemm_gflops(args.threads, getattr(torch, args.dtype), args.device)
         results["gemm_gflops"] = peak
         for name, atoms in (("malonaldehyde", malonaldehyde()), ("water 2x2x2", water.repeat(2))):
             xyz = tmp / "s.xyz"
-            write(xyz, atoms, format="extxyz")
+            atoms.write_xyz(xyz)
             r = run_bench(exe, art, xyz, args)
             r["system"] = name
             if not args.no_python:
@@ -201,7 +245,7 @@ def main() -> None:
         for target in (int(s) for s in args.scaling.split(",") if s):
             reps = reps_for(target)
             xyz = tmp / "s.xyz"
-            write(xyz, water.repeat(reps), format="extxyz")
+            water.repeat(reps).write_xyz(xyz)
             extra = ["--no-model"] if target > args.neighbors_only_above else []
             r = run_bench(exe, art_scaling, xyz, args, extra)
             r["reps"] = reps

@@ -12,6 +12,10 @@ python -c "import torch;print('torch', torch.__version__, 'cuda', torch.cuda.is_
   2>&1 | tee -a "$OUT/summary.txt"
 HAS_CUDA=$(python -c "import torch;print(int(torch.cuda.is_available()))" 2>/dev/null || echo 0)
 export ZOO_BUILD_JOBS=${ZOO_BUILD_JOBS:-16}
+# artifacts exported beforehand (zoo.export needs ASE, which a bare GPU machine may lack)
+ARTS=""
+[ -f build/bench_artifacts/schnet_float32.pt ] && ARTS="--artifact build/bench_artifacts/schnet_float32.pt \
+  --scaling-artifact build/bench_artifacts/schnet_small_float32.pt"
 log "build"
 python -c "
 import sys; sys.path.insert(0, 'tests'); import cpp_build
@@ -26,14 +30,18 @@ if [ "$HAS_CUDA" = 1 ]; then
     >"$OUT/cuda_golden.log" 2>&1
   log "cuda golden rc=$? $(tail -1 "$OUT/cuda_golden.log")"
   log "bench cuda"
-  timeout 200 python benchmarks/cpp_latency.py --device cuda --threads 1 --repeat 10 --min-time 0.5 \
+  timeout 180 python benchmarks/cpp_latency.py --device cuda --threads 1 --repeat 10 --min-time 0.5 $ARTS \
     --scaling 1000,2000,5000,10000,20000,50000,100000 --neighbors-only-above 100000 \
     --json-out "$OUT/bench_cuda.json" >"$OUT/bench_cuda.txt" 2>"$OUT/bench_cuda.err"
   log "bench cuda rc=$?"
 fi
 log "bench cpu (1 thread)"
-timeout ${CPU_BENCH_S:-200} python benchmarks/cpp_latency.py --device cpu --threads 1 --repeat 5 --min-time 0.5 \
-  --scaling 1000,2000,5000,10000 --json-out "$OUT/bench_cpu1.json" >"$OUT/bench_cpu1.txt" 2>"$OUT/bench_cpu1.err"
+timeout 180 python benchmarks/cpp_latency.py --device cpu --threads 1 --repeat 5 --min-time 0.5 $ARTS \
+  --scaling 1000,5000 --json-out "$OUT/bench_cpu1.json" >"$OUT/bench_cpu1.txt" 2>"$OUT/bench_cpu1.err"
 log "bench cpu rc=$?"
+log "bench cpu (16 threads, latency only)"
+timeout 100 python benchmarks/cpp_latency.py --device cpu --threads 16 --repeat 5 --min-time 0.5 $ARTS \
+  --scaling "" --json-out "$OUT/bench_cpu16.json" >"$OUT/bench_cpu16.txt" 2>"$OUT/bench_cpu16.err"
+log "bench cpu16 rc=$?"
 cat "$OUT"/bench_*.txt >>"$OUT/summary.txt" 2>/dev/null
 log "done"
