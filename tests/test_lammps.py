@@ -162,6 +162,24 @@ def test_water_box_matches_python(tmp_path, plugin, toy_artifact, water, mode):
         assert "shift mode" in out["stdout"]
 
 
+@pytest.mark.parametrize("mode", ["auto", "ghost"])
+def test_hybrid_overlay_with_zbl(tmp_path, plugin, toy_artifact, water, mode):
+    """pair_style hybrid/overlay schnet ... zbl (a short-range safety net): the ZBL part is zero beyond
+    0.5 Å, so the numbers are the model's."""
+    data = lmp_tools.write_data(water, tmp_path / "system.data")
+    script = _script(plugin, toy_artifact, data.name).replace(
+        f"pair_style schnet {toy_artifact} \npair_coeff * * O H",
+        f"pair_style hybrid/overlay schnet {toy_artifact} mode {mode} zbl 0.4 0.5\n"
+        "pair_coeff * * schnet O H\npair_coeff 1 1 zbl 8 8\npair_coeff 1 2 zbl 8 1\npair_coeff 2 2 zbl 1 1")
+    assert "hybrid/overlay" in script
+    proc = lmp_tools.run_lmp(script, tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    ref = toy_model.reference(str(toy_artifact), water)
+    assert abs(lmp_tools.printed(proc.stdout, "ZOO_PE")[0] - ref["energy"]) < TOL_E
+    forces = lmp_tools.read_dump(tmp_path / "forces.dump")[:, 2:5]
+    np.testing.assert_allclose(forces, ref["forces"], atol=TOL_F)
+
+
 def test_molecule_in_box_matches_python(tmp_path, plugin, toy_artifact, water):
     mol = _cluster(water)
     assert 15 < len(mol) < 80
@@ -254,6 +272,8 @@ run 200
         ("missing_model", "cannot open model file"),
         ("units_lj", "supports only 'units metal'"),
         ("stress_atom", "does not provide per-atom virials"),
+        ("bad_device", "illegal device 'gpu'"),
+        ("cuda_without_cuda", "CUDA"),
     ],
 )
 def test_bad_input_gives_clear_error(tmp_path, plugin, toy_artifact, water, case, expect):
@@ -271,6 +291,14 @@ def test_bad_input_gives_clear_error(tmp_path, plugin, toy_artifact, water, case
         model = tmp_path / "does_not_exist.pt"
     elif case == "units_lj":
         kw["units"] = "lj"
+    elif case == "bad_device":
+        kw["pair_extra"] = "device gpu"
+    elif case == "cuda_without_cuda":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("CUDA is available here")
+        kw["pair_extra"] = "device cuda"
     elif case == "stress_atom":
         kw["body"] = "compute sa all stress/atom NULL\ndump s all custom 1 s.dump id c_sa[1]\nrun 0"
     data = lmp_tools.write_data(water, tmp_path / "system.data")
