@@ -1,0 +1,402 @@
+"""zoo vs SchNetPack 2.1.1: the same SchNet trained and evaluated with both tools, one table.
+
+    python benchmarks/compare_schnetpack.py [--threads 1] [--rounds 5] [--steps 10] [--calls 20]
+
+This script installs nothing. SchNetPack goes beside the pinned torch without upgrading it:
+
+    pip install --no-deps schnetpack==2.1.1 torch-ema
+    pip install matscipy pytorch-lightning torchmetrics hydra-core fasteners rich dirsync
+    pip show torch        # must still say 2.13.0
+
+(schnetpack 2.1.1 pins sympy<=1.12 and pulls its whole tool chain with plain ``pip install``; with
+--no-deps the modules above are what it really imports. It also imports ``T_co`` from
+torch.utils.data.dataloader, which torch 2.13 no longer has: this script defines it before importing
+schnetpack; nothing in schnetpack is changed.)
+
+What is measured, for SchNet F=128, 6 interactions, 20 Gaussians, cosine cutoff 5 Å, float32:
+* training molecules/s, energy+forces, batch 100, Adam, on the 1,000 malonaldehyde configurations of
+  zoo/samples/malonaldehyde_1k.h5. SchNetPack reads the same structures from an ASE db built in a
+  temporary folder (ASEAtomsData) through its AtomsLoader, with its MatScipyNeighborList and CastTo32
+  transforms in the data pipeline (the neighbour list of its md17 experiment config), and trains with
+  its own AtomisticTask.training_step (NeuralNetworkPotential with PairwiseDistances input module,
+  Atomwise and the Forces derivative module, MSE losses weighted 0.01/0.99, torchmetrics MAE). zoo
+  uses its data loader, zoo.train.step.predict (its neighbour list inside) and loss_fn. Both loops
+  include loading the batch from the dataset (num_workers=0): a user pays for it every epoch.
+* peak memory: each training measurement runs in a fresh process; "peak MiB" is the largest resident
+  set size of that process; "train MiB" is how much it grew during training (after imports, data and
+  model set-up), the part the training step itself is responsible for.
+* ASE calculator ms per call (energy + forces), SchNetPack's spk.interfaces.SpkCalculator (model saved
+  with torch.save, MatScipyNeighborList rebuilt every call, its default way to be called) vs
+  zoo.ase.ZooCalculator on a TorchScript artifact (zoo.export.export_model, float32, Verlet skin 0.5 Å
+  by default). Every call displaces the atoms by a fresh random 0.01 Å from the reference geometry so
+  that ASE's result cache cannot answer. Systems: the 9-atom malonaldehyde molecule and a 1,536-atom
+  periodic water box (2x2x2 of DeePMD-kit's 192-atom frame, shared/data/water/data_0). A second
+  SchNetPack line wraps its neighbour list in its SkinNeighborList (skin 0.5 Å), the fairest like for
+  like with zoo's skin.
+Timings are interleaved (zoo, SchNetPack, zoo, SchNetPack, ...) and the median over rounds is
+reported with the ratio; the thread count is set with torch.set_num_threads for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import typing
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve()
+WATER = Path(os.environ.get("ZOO_SHARED_DATA", "/work/shared/data")) / "water" / "data_0"
+CUTOFF, F, N_INTER, N_RBF, BATCH = 5.0, 128, 6, 20, 100
+SPECIES = [1, 6, 8]
+
+
+def import_schnetpack():  # type: ignore[no-untyped-def]
+    """schnetpack 2.1.1 imports T_co from torch.utils.data.dataloader (gone in torch 2.13)."""
+    import torch.utils.data.dataloader as dl
+
+    if not hasattr(dl, "T_co"):
+        dl.T_co = typing.TypeVar("T_co", covariant=True)  # type: ignore[attr-defined]
+    import logging
+    import warnings
+
+    # SpkCalculator torch.load()s a whole pickled module (the one this script saved itself)
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    import schnetpack as spk
+    import schnetpack.interfaces  # noqa: F401
+    import schnetpack.transform  # noqa: F401
+
+    return spk
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ------------------------------------------------------------------------------------------ models
+def zoo_model():  # type: ignore[no-untyped-def]
+    from zoo.model import build_model, default_config
+
+    cfg = default_config("schnet", SPECIES, ["energy", "forces"], CUTOFF)
+    cfg["representation"].update(n_atom_basis=F, n_interactions=N_INTER, n_rbf=N_RBF)
+    torch.manual_seed(0)
+    return build_model(cfg), cfg
+
+
+def spk_model(spk):  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    rep = spk.representation.SchNet(
+        n_atom_basis=F,
+        n_interactions=N_INTER,
+        radial_basis=spk.nn.GaussianRBF(n_rbf=N_RBF, cutoff=CUTOFF),
+        cutoff_fn=spk.nn.CosineCutoff(CUTOFF),
+    )
+    return spk.model.NeuralNetworkPotential(
+        representation=rep,
+        input_modules=[spk.atomistic.PairwiseDistances()],
+        output_modules=[
+            spk.atomistic.Atomwise(n_in=F, output_key="energy", aggregation_mode="sum"),
+            spk.atomistic.Forces(energy_key="energy", force_key="forces"),
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------- training
+def build_ase_db(data_path: str, db_path: Path) -> None:
+    """The zoo dataset's structures, energies and forces in an ASE db that SchNetPack reads."""
+    spk = import_schnetpack()
+    from zoo.data.dataset import AtomsDataset
+
+    ds = AtomsDataset(data_path)
+    atoms, props = [], []
+    for k in range(len(ds)):
+        atoms.append(ds.to_atoms(k))
+        item = ds[k]
+        props.append(
+            {
+                "energy": np.array([float(item["energy"])], dtype=np.float64),
+                "forces": np.asarray(item["forces"], dtype=np.float64),
+            }
+        )
+    db = spk.data.ASEAtomsData.create(
+        str(db_path), distance_unit="Ang", property_unit_dict={"energy": "eV", "forces": "eV/Ang"}
+    )
+    db.add_systems(props, atoms)
+
+
+def train_zoo(data_path: str, steps: int) -> dict[str, float]:
+    from zoo.data.dataset import AtomsDataset
+    from zoo.data.loader import make_loader
+    from zoo.train.loss import loss_fn, property_weights
+    from zoo.train.step import predict, to_device
+
+    model, _ = zoo_model()
+    ds = AtomsDataset(data_path)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    weights = property_weights(["energy", "forces"], model.energy_key, 0.01)
+    loader = make_loader(ds, None, BATCH, shuffle=True)
+
+    def batches():  # type: ignore[no-untyped-def]
+        while True:
+            yield from loader
+
+    it = batches()
+
+    def step() -> None:
+        batch = to_device(next(it), torch.device("cpu"), torch.float32)
+        out = predict(model, batch, ["energy", "forces"], create_graph=True)
+        loss = loss_fn(out, batch, weights)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return _time_steps(step, steps)
+
+
+def train_spk(db_path: str, steps: int) -> dict[str, float]:
+    spk = import_schnetpack()
+    trn = spk.transform
+    model = spk_model(spk)
+    data = spk.data.ASEAtomsData(
+        db_path,
+        load_properties=["energy", "forces"],
+        transforms=[trn.MatScipyNeighborList(cutoff=CUTOFF), trn.CastTo32()],
+    )
+    outputs = [
+        spk.task.ModelOutput(
+            name=name,
+            loss_fn=torch.nn.MSELoss(),
+            loss_weight=w,
+            metrics={"mae": __import__("torchmetrics").regression.MeanAbsoluteError()},
+        )
+        for name, w in (("energy", 0.01), ("forces", 0.99))
+    ]
+    task = spk.task.AtomisticTask(
+        model=model, outputs=outputs, optimizer_cls=torch.optim.Adam, optimizer_args={"lr": 1e-4}
+    )
+    opt = torch.optim.Adam(task.parameters(), lr=1e-4)
+    loader = spk.data.AtomsLoader(data, batch_size=BATCH, shuffle=True, num_workers=0)
+
+    def batches():  # type: ignore[no-untyped-def]
+        while True:
+            yield from loader
+
+    it = batches()
+    task.train()
+
+    def step() -> None:
+        loss = task.training_step(next(it), 0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return _time_steps(step, steps)
+
+
+def _time_steps(step, steps: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    for _ in range(2):  # warm-up
+        step()
+    before = rss_mib()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    dt = time.perf_counter() - t
+    return {"mol_per_s": steps * BATCH / dt, "peak_mib": peak_mib(), "train_mib": peak_mib() - before}
+
+
+# -------------------------------------------------------------------------------------- calculators
+def water_box():  # type: ignore[no-untyped-def]
+    from ase import Atoms
+
+    types = np.loadtxt(WATER / "type.raw", dtype=int).reshape(-1)
+    box = np.load(WATER / "set.000" / "box.npy")[0].reshape(3, 3)
+    coord = np.load(WATER / "set.000" / "coord.npy")[0].reshape(-1, 3)
+    atoms = Atoms(numbers=np.where(types == 0, 8, 1), positions=coord, cell=box, pbc=True)
+    return atoms.repeat((2, 2, 2))
+
+
+def calculators(tmp: Path):  # type: ignore[no-untyped-def]
+    spk = import_schnetpack()
+    from zoo.ase import ZooCalculator
+    from zoo.export import export_model
+
+    model, cfg = zoo_model()
+    export_model(model, cfg, tmp / "zoo_schnet.pt", created="2026-01-01T00:00:00+00:00")
+    smodel = spk_model(spk)
+    torch.save(smodel, tmp / "spk_schnet.pt")
+    calcs = {
+        "zoo": lambda: ZooCalculator(tmp / "zoo_schnet.pt"),
+        "spk": lambda: spk.interfaces.SpkCalculator(
+            model_file=str(tmp / "spk_schnet.pt"),
+            neighbor_list=spk.transform.MatScipyNeighborList(cutoff=CUTOFF),
+            energy_unit="eV",
+            position_unit="Ang",
+        ),
+        "spk+skin": lambda: spk.interfaces.SpkCalculator(
+            model_file=str(tmp / "spk_schnet.pt"),
+            neighbor_list=spk.transform.SkinNeighborList(
+                spk.transform.MatScipyNeighborList(cutoff=CUTOFF), cutoff_skin=0.5
+            ),
+            energy_unit="eV",
+            position_unit="Ang",
+        ),
+    }
+    return calcs
+
+
+def _block(a, ref_pos: np.ndarray, n_calls: int, rng: np.random.Generator) -> float:  # type: ignore[no-untyped-def]
+    """ms per energy+forces call, each call on freshly displaced positions."""
+    t = time.perf_counter()
+    for _ in range(n_calls):
+        a.set_positions(ref_pos + rng.normal(scale=0.01, size=ref_pos.shape))
+        a.get_potential_energy()
+        a.get_forces()
+    return 1000 * (time.perf_counter() - t) / n_calls
+
+
+def time_calculators(tmp: Path, molecule, rounds: int, calls: int) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
+    makers = calculators(tmp)
+    systems = {"molecule (9 atoms)": molecule, "water box (1,536 atoms)": water_box()}
+    result: dict[str, dict[str, float]] = {}
+    rng = np.random.default_rng(0)
+    for sname, ref in systems.items():
+        atoms = {name: ref.copy() for name in makers}
+        for name, make in makers.items():
+            atoms[name].calc = make()
+        ref_pos = ref.get_positions()
+        n_calls = calls if len(ref) < 100 else max(3, calls // 4)
+
+        for name in makers:  # warm-up (TorchScript profiling runs, first neighbour list)
+            _block(atoms[name], ref_pos, n_calls, rng)
+        samples: dict[str, list[float]] = {name: [] for name in makers}
+        for _ in range(rounds):
+            for name in makers:
+                samples[name].append(_block(atoms[name], ref_pos, n_calls, rng))
+        result[sname] = {name: statistics.median(v) for name, v in samples.items()}
+        # same weights -> same numbers (up to float32 and SchNetPack's own conventions)
+        e = {name: atoms[name].get_potential_energy() for name in makers}
+        result[sname]["_energies"] = e  # type: ignore[assignment]
+    return result
+
+
+# ---------------------------------------------------------------------------------------- driver
+def worker(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    if args.worker == "train-zoo":
+        out = train_zoo(args.data, args.steps)
+    elif args.worker == "train-spk":
+        out = train_spk(args.db, args.steps)
+    else:
+        raise SystemExit(f"unknown worker {args.worker}")
+    print("RESULT " + json.dumps(out))
+
+
+def run_worker(kind: str, args: argparse.Namespace, db: Path) -> dict[str, float]:
+    cmd = [
+        sys.executable, str(HERE), "--worker", kind, "--threads", str(args.threads),
+        "--steps", str(args.steps), "--data", args.data, "--db", str(db),
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
+    if res.returncode != 0 or not lines:
+        sys.stderr.write(res.stdout[-3000:] + res.stderr[-3000:])
+        raise SystemExit(f"{kind} worker failed")
+    return json.loads(lines[-1][7:])
+
+
+def main() -> None:
+    from zoo.data import sample_path
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for both tools")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median reported)")
+    ap.add_argument("--steps", type=int, default=10, help="timed optimiser steps per training round")
+    ap.add_argument("--calls", type=int, default=20, help="calculator calls per round (1/4 for the box)")
+    ap.add_argument("--data", default=str(sample_path("malonaldehyde")))
+    ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--skip-calc", action="store_true")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--db", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    try:
+        spk = import_schnetpack()
+    except ImportError as exc:
+        raise SystemExit(
+            f"SchNetPack is not importable ({exc}); install it as the docstring says:\n"
+            "  pip install --no-deps schnetpack==2.1.1 torch-ema && pip install matscipy pytorch-lightning "
+            "torchmetrics hydra-core fasteners rich dirsync"
+        ) from None
+    torch.set_num_threads(args.threads)
+    print(
+        f"zoo vs SchNetPack {spk.__version__ if hasattr(spk, '__version__') else '2.1.1'}; torch "
+        f"{torch.__version__}; threads {args.threads}; {args.rounds} interleaved rounds, median; "
+        f"SchNet F={F}, {N_INTER} interactions, {N_RBF} Gaussians, cutoff {CUTOFF} Å, float32"
+    )
+    rows: list[tuple[str, float, float, str]] = []
+    with tempfile.TemporaryDirectory(prefix="zoo_vs_spk_") as tmpdir:
+        tmp = Path(tmpdir)
+        db = tmp / "malonaldehyde.db"
+        if not args.skip_train:
+            build_ase_db(args.data, db)
+            samples: dict[str, list[dict[str, float]]] = {"zoo": [], "spk": []}
+            for r in range(args.rounds):
+                for kind in ("zoo", "spk"):
+                    samples[kind].append(run_worker(f"train-{kind}", args, db))
+                print(
+                    f"  round {r + 1}: zoo {samples['zoo'][-1]['mol_per_s']:.1f} mol/s, "
+                    f"SchNetPack {samples['spk'][-1]['mol_per_s']:.1f} mol/s",
+                    flush=True,
+                )
+
+            def med(kind: str, key: str) -> float:
+                return statistics.median(s[key] for s in samples[kind])
+
+            for key, label, unit in (
+                ("mol_per_s", f"training, batch {BATCH}, energy+forces", "molecules/s"),
+                ("peak_mib", "  peak memory (process RSS)", "MiB"),
+                ("train_mib", "  memory growth during training", "MiB"),
+            ):
+                rows.append((label, med("zoo", key), med("spk", key), unit))
+        if not args.skip_calc:
+            from zoo.data.dataset import AtomsDataset
+
+            molecule = AtomsDataset(args.data).to_atoms(0)
+            calc = time_calculators(tmp, molecule, args.rounds, args.calls)
+            for sname, res in calc.items():
+                rows.append((f"ASE calculator, {sname}", res["zoo"], res["spk"], "ms/call"))
+                rows.append(
+                    ("  vs SchNetPack with SkinNeighborList", res["zoo"], res["spk+skin"], "ms/call")
+                )
+    print(f"\n| {'measure':<44} | {'zoo':>10} | {'SchNetPack':>10} | {'zoo/SchNetPack':>14} | unit |")
+    print(f"|{'-' * 46}|{'-' * 12}|{'-' * 12}|{'-' * 16}|------|")
+    for label, a, b, unit in rows:
+        print(f"| {label:<44} | {a:>10.2f} | {b:>10.2f} | {a / b:>14.3f} | {unit} |")
+
+
+if __name__ == "__main__":
+    main()
