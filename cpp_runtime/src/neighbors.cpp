@@ -116,6 +116,7 @@ void neighbor_list(const double* positions, int64_t n, const std::array<double, 
   std::vector<double> frac(static_cast<std::size_t>(3 * n));
   std::vector<int64_t> wrap(static_cast<std::size_t>(3 * n), 0);
   std::vector<double> xw(static_cast<std::size_t>(3 * n));  // wrapped Cartesian positions
+  std::vector<double> wh(static_cast<std::size_t>(3 * n));  // wrap[a] . H (Cartesian)
   Vec3 smin{std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity(),
             std::numeric_limits<double>::infinity()};
   Vec3 smax{-smin[0], -smin[1], -smin[2]};
@@ -134,8 +135,9 @@ void neighbor_list(const double* positions, int64_t n, const std::array<double, 
       smax[k] = std::max(smax[k], s);
     }
     for (int d = 0; d < 3; ++d) {
-      xw[3 * a + d] = x[d];
-      for (int k = 0; k < 3; ++k) xw[3 * a + d] -= static_cast<double>(wrap[3 * a + k]) * h[k][d];
+      wh[3 * a + d] = 0.0;
+      for (int k = 0; k < 3; ++k) wh[3 * a + d] += static_cast<double>(wrap[3 * a + k]) * h[k][d];
+      xw[3 * a + d] = x[d] - wh[3 * a + d];
     }
   }
 
@@ -149,7 +151,8 @@ void neighbor_list(const double* positions, int64_t n, const std::array<double, 
     lo[k] = pbc[k] ? 0.0 : smin[k];
     extent_s[k] = pbc[k] ? 1.0 : (smax[k] - smin[k]);
     const double length = extent_s[k] * spacing;
-    nb[k] = std::max<int64_t>(1, static_cast<int64_t>(std::floor(std::min(length / rc, 1e6))));
+    // bins of about rc/2 (searching +-2 bins): ~2.4x fewer distance tests than rc-wide bins
+    nb[k] = std::max<int64_t>(1, static_cast<int64_t>(std::floor(std::min(2.0 * length / rc, 1e6))));
   }
   // Cap the number of bins (sparse or very elongated systems) at a few per atom.
   const int64_t max_bins = std::max<int64_t>(27, 2 * n);
@@ -162,10 +165,11 @@ void neighbor_list(const double* positions, int64_t n, const std::array<double, 
     const double col = std::sqrt(hinv[0][k] * hinv[0][k] + hinv[1][k] * hinv[1][k] +
                                  hinv[2][k] * hinv[2][k]);
     width_dist[k] = extent_s[k] / col / static_cast<double>(nb[k]);
-    if (pbc[k]) {
-      reach[k] = static_cast<int64_t>(std::ceil(rc / width_dist[k]));
+    if (nb[k] == 1 && !pbc[k]) {
+      reach[k] = 0;
     } else {
-      reach[k] = nb[k] > 1 ? 1 : 0;  // widths >= rc whenever there are several bins
+      reach[k] = static_cast<int64_t>(std::ceil(rc / width_dist[k]));
+      if (!pbc[k]) reach[k] = std::min(reach[k], nb[k] - 1);
     }
   }
 
@@ -189,6 +193,13 @@ void neighbor_list(const double* positions, int64_t n, const std::array<double, 
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
     for (int64_t a = 0; a < n; ++a) sorted[fill[bin_of[a]]++] = a;
   }
+  // wrapped positions and wrap shifts in bin order: the inner loops read memory contiguously
+  std::vector<double> xs(static_cast<std::size_t>(3 * n)), ws(static_cast<std::size_t>(3 * n));
+  for (int64_t p = 0; p < n; ++p)
+    for (int d = 0; d < 3; ++d) {
+      xs[3 * p + d] = xw[3 * sorted[p] + d];
+      ws[3 * p + d] = wh[3 * sorted[p] + d];
+    }
 
   const std::size_t guess = static_cast<std::size_t>(n) * 48;
   if (out.i.capacity() < guess) {
@@ -231,28 +242,24 @@ void neighbor_list(const double* positions, int64_t n, const std::array<double, 
               const bool zero_image = img[0] == 0 && img[1] == 0 && img[2] == 0;
               for (int64_t p = start[home]; p < start[home + 1]; ++p) {
                 const int64_t ai = sorted[p];
-                const double* xi = &xw[3 * ai];
+                const double* xi = &xs[3 * p];
+                const double* wi = &ws[3 * p];
                 for (int64_t q = start[other]; q < start[other + 1]; ++q) {
-                  const int64_t aj = sorted[q];
-                  if (zero_image && ai == aj) continue;
-                  const double* xj = &xw[3 * aj];
+                  if (zero_image && p == q) continue;
+                  const double* xj = &xs[3 * q];
                   const double dx = xj[0] + t[0] - xi[0];
                   const double dy = xj[1] + t[1] - xi[1];
                   const double dz = xj[2] + t[2] - xi[2];
                   const double d2 = dx * dx + dy * dy + dz * dz;
                   if (d2 >= rc2) continue;
+                  const int64_t aj = sorted[q];
+                  const double* wj = &ws[3 * q];
                   out.i.push_back(ai);
                   out.j.push_back(aj);
-                  // shift in terms of the caller's (unwrapped) positions
-                  double s[3];
-                  for (int d = 0; d < 3; ++d) {
-                    s[d] = 0.0;
-                    for (int k = 0; k < 3; ++k) {
-                      const int64_t nk = img[k] + wrap[3 * ai + k] - wrap[3 * aj + k];
-                      s[d] += static_cast<double>(nk) * h[k][d];
-                    }
-                  }
-                  out.shifts.insert(out.shifts.end(), {s[0], s[1], s[2]});
+                  // shift in terms of the caller's (unwrapped) positions: (img + w_i - w_j) . H
+                  out.shifts.push_back(t[0] + wi[0] - wj[0]);
+                  out.shifts.push_back(t[1] + wi[1] - wj[1]);
+                  out.shifts.push_back(t[2] + wi[2] - wj[2]);
                   if (d2 < min_d2) {
                     min_d2 = d2;
                     out.min_i = ai;
