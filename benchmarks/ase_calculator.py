@@ -1,0 +1,124 @@
+"""ms per energy+forces call of zoo.ase.ZooCalculator: TorchScript vs ONNX Runtime.
+
+    python benchmarks/ase_calculator.py [--threads 1] [--repeats 20] [--device cpu] [--dtype float32]
+
+Model: SchNet at its default size (F=128, 6 interactions, cutoff 5 Å, species H C O), seeded weights,
+exported once to .pt and .onnx in a temporary folder. Systems: malonaldehyde (9 atoms, frame 0 of
+xtb_malonaldehyde.npz) and a 1,536-atom periodic water box (2x2x2 copies of the 192-atom frame of
+water/data_0). "calculator" = atoms.get_forces() after moving every atom by 1e-4 Å (the Verlet list with
+0.5 Å skin is reused, as in MD), "model" = the artifact alone on fixed pairs. Median over --repeats calls
+after 3 warm-up calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("ZOO_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def systems() -> dict[str, Atoms]:
+    d = np.load(SHARED / "md" / "xtb_malonaldehyde.npz")
+    mol = Atoms(numbers=d["z"], positions=d["R"][0])
+    w = SHARED / "water" / "data_0"
+    pos = np.load(w / "set.000" / "coord.npy")[0].reshape(-1, 3).astype(np.float64)
+    cell = np.load(w / "set.000" / "box.npy")[0].reshape(3, 3).astype(np.float64)
+    tmap = (w / "type_map.raw").read_text().split()
+    numbers = [{"O": 8, "H": 1}[tmap[t]] for t in np.loadtxt(w / "type.raw", dtype=int)]
+    water = Atoms(numbers=numbers, positions=pos, cell=cell, pbc=True).repeat((2, 2, 2))
+    return {"malonaldehyde (9 atoms)": mol, f"water box ({len(water)} atoms, periodic)": water}
+
+
+def timeit(fn, repeats: int) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    ap.add_argument("--no-onnx", action="store_true")
+    ap.add_argument("--artifacts", default=None, help="folder for schnet_<dtype>.pt/.onnx: reused if present")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from zoo.ase import ZooCalculator
+    from zoo.export import export_model
+    from zoo.model import build_model, default_config
+
+    cfg = default_config("schnet", [1, 6, 8], ["energy", "forces"], cutoff=5.0)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    tmp = Path(args.artifacts) if args.artifacts else Path(tempfile.mkdtemp(prefix="zoo_bench_"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    paths = {"TorchScript": tmp / f"schnet_{args.dtype}.pt"}
+    if not paths["TorchScript"].exists():
+        export_model(model, cfg, paths["TorchScript"], dtype=args.dtype)
+    if not args.no_onnx:
+        paths["ONNX Runtime"] = tmp / f"schnet_{args.dtype}.onnx"
+        if not paths["ONNX Runtime"].exists():
+            t0 = time.perf_counter()
+            export_model(model, cfg, paths["ONNX Runtime"], fmt="onnx", dtype=args.dtype)
+            print(f"(ONNX export took {time.perf_counter() - t0:.0f} s)")
+    print(
+        f"SchNet F=128, 6 interactions, cutoff 5 Å, {args.dtype}, device {args.device}, "
+        f"{args.threads} thread(s), torch {torch.__version__}"
+    )
+    header = f"{'system':36s} {'runtime':13s} {'pairs':>7s} {'calculator ms':>14s} {'model ms':>10s}"
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for name, atoms in systems().items():
+        ref_e = None
+        for runtime, path in paths.items():
+            a = atoms.copy()
+            calc = ZooCalculator(path, device=args.device)
+            a.calc = calc
+            e = a.get_potential_energy()
+            if ref_e is None:
+                ref_e = e
+            rng = np.random.default_rng(0)
+
+            def step(a=a, rng=rng):
+                a.positions = a.positions + rng.normal(scale=1e-4, size=(len(a), 3))
+                a.get_forces()
+
+            t_calc = timeit(step, args.repeats)
+            nl = calc._nl
+            pos = a.get_positions()
+            num = a.numbers
+
+            def model_only(calc=calc, pos=pos, num=num, nl=nl):
+                calc.artifact.compute(pos, num, nl["edge_index"], nl["shifts"], len(num))
+
+            t_model = timeit(model_only, args.repeats)
+            n_pairs = nl["edge_index"].shape[1]
+            print(f"{name:36s} {runtime:13s} {n_pairs:7d} {t_calc:14.2f} {t_model:10.2f}   (E = {e:.4f} eV)")
+            rows.append((name, runtime, t_calc, t_model, e - ref_e))
+    worst = max(abs(r[4]) for r in rows)
+    print(f"largest TorchScript/ONNX energy difference: {worst:.2e} eV")
+
+
+if __name__ == "__main__":
+    main()
