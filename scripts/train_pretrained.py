@@ -5,17 +5,24 @@ Every step is an ordinary ``zoo`` command (printed before it runs), so anyone ca
 
     zoo data import --format md17 /work/shared/data/md/xtb_malonaldehyde.npz -o WORK/xtb_malonaldehyde.h5
     zoo train --data WORK/xtb_malonaldehyde.h5 --model schnet ... --max-time 480 --output WORK/NAME
-    zoo eval WORK/NAME/best.ckpt --data WORK/xtb_malonaldehyde.h5 --split test --json
-    zoo export WORK/NAME/tested.ckpt -o zoo/pretrained/NAME.pt        # tested.ckpt = best.ckpt + test errors
+    zoo eval WORK/NAME/tested.ckpt --data WORK/xtb_malonaldehyde.h5 --split test --json
+    zoo export WORK/NAME/tested.ckpt -o zoo/pretrained/NAME.pt
+
+(``tested.ckpt`` is ``best.ckpt`` (+ the QM9 atom references for QM9), with the test errors added after
+``zoo eval``, so that the artifact's metadata carries them.)
 
 Usage:
 
     python scripts/train_pretrained.py                      # all models, 480 s of training each
+    python scripts/train_pretrained.py --models schnet-qm9-u0
     python scripts/train_pretrained.py --models schnet-malonaldehyde-xtb --max-time 60 --work /tmp/w
     python scripts/train_pretrained.py --skip-train         # re-evaluate/re-export existing runs
 
-Training runs with one torch thread (OMP_NUM_THREADS=1), the wall time of each step, the command and the
-hardware go into ``zoo/pretrained/registry.json`` (and the tables of docs/pretrained.md are written from it).
+Training runs with one torch thread (OMP_NUM_THREADS=1). The command, its wall time, the hardware, the
+split and the test errors go into ``zoo/pretrained/registry.json`` (docs/pretrained.md quotes them).
+QM9 (``schnet-qm9-u0``) is built offline from the PyPI package qm9pack (``zoo data prepare qm9 --source
+qm9pack``); the model is trained on U0 minus the QM9 atom references and the references are then written
+into the energy head, so the shipped model predicts the total U0 (evaluated against the original file).
 """
 
 from __future__ import annotations
@@ -44,12 +51,19 @@ MD_COMMON = [
     "--batch-size", "32", "--lr", "1e-3", "--lr-decay", "0.5", "--lr-patience", "5", "--lr-min", "1e-6",
     "--early-stopping", "30", "--rho", "0.01", "--seed", "42", "--device", "cpu", "--no-progress",
 ]  # fmt: skip
+# QM9 U0: 10,000 training molecules, energies only
+QM9_COMMON = [
+    "--properties", "energy_U0", "--n-train", "10000", "--n-val", "1000", "--epochs", "100000",
+    "--batch-size", "32", "--lr", "1e-3", "--lr-decay", "0.5", "--lr-patience", "3", "--lr-min", "1e-6",
+    "--early-stopping", "30", "--seed", "42", "--device", "cpu", "--no-progress",
+]  # fmt: skip
 
 MODELS: dict[str, dict[str, Any]] = {
     "schnet-malonaldehyde-xtb": {
         "dataset": "malonaldehyde",
         "model": "schnet",
         "args": ["--cutoff", "5.0", "--n-atom-basis", "64", "--n-interactions", "3", "--n-rbf", "20"],
+        "common": MD_COMMON,
         "description": "SchNet (F=64, 3 interactions, 5 Å cutoff) fitted to energies and forces of "
         "malonaldehyde at 500 K, GFN2-xTB reference, 1,000 training configurations",
     },
@@ -57,6 +71,7 @@ MODELS: dict[str, dict[str, Any]] = {
         "dataset": "malonaldehyde",
         "model": "acsf",
         "args": ["--cutoff", "5.0", "--n-radial", "22", "--n-angular", "5"],
+        "common": MD_COMMON,
         "description": "Behler-Parrinello network on ACSF (22 radial, 5 angular, 5 Å cutoff) "
         "fitted to energies and forces of malonaldehyde at 500 K, GFN2-xTB reference, 1,000 training "
         "configurations",
@@ -65,9 +80,19 @@ MODELS: dict[str, dict[str, Any]] = {
         "dataset": "malonaldehyde",
         "model": "wacsf",
         "args": ["--cutoff", "5.0", "--n-radial", "22", "--n-angular", "5"],
+        "common": MD_COMMON,
         "description": "Behler-Parrinello network on weighted ACSF (22 radial, 5 angular, 5 Å cutoff) "
         "fitted to energies and forces of malonaldehyde at 500 K, GFN2-xTB reference, 1,000 training "
         "configurations",
+    },
+    "schnet-qm9-u0": {
+        "dataset": "qm9",
+        "model": "schnet",
+        "args": ["--cutoff", "5.0", "--n-atom-basis", "64", "--n-interactions", "3", "--n-rbf", "20"],
+        "common": QM9_COMMON,
+        "atomref": "energy_U0",  # trained on U0 - sum of atom references; the references go into the head
+        "description": "SchNet (F=64, 3 interactions, 5 Å cutoff) fitted to QM9 U0 (B3LYP/6-31G(2df,p)) "
+        "of 10,000 training molecules; predicts the total U0 in eV (QM9 atom references built in)",
     },
 }
 
@@ -77,6 +102,13 @@ DATASETS: dict[str, dict[str, Any]] = {
         "file": "xtb_malonaldehyde.h5",
         "summary": "malonaldehyde C3H4O2, 25,000 configurations of 500 K Langevin MD labelled by GFN2-xTB "
         "(tblite 0.8.0), MD17 layout (/work/shared/data/md/xtb_malonaldehyde.npz)",
+    },
+    "qm9": {
+        "source": "qm9pack (PyPI, offline CSV files of QM9) via `zoo data prepare qm9 --source qm9pack`",
+        "file": "qm9_u0_atomization.h5",  # what the model is trained on
+        "eval_file": "qm9/qm9/qm9.h5",  # what it is evaluated on (total U0)
+        "summary": "QM9 (Ramakrishnan et al. 2014), the 130,831 characterized molecules, U0 at "
+        "B3LYP/6-31G(2df,p), from the PyPI package qm9pack through zoo.datasets.QM9",
     },
 }
 
@@ -92,9 +124,9 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def rel(path: Path) -> str:
+def rel(path: Path | str) -> str:
     try:
-        return str(path.resolve().relative_to(ROOT))
+        return str(Path(path).resolve().relative_to(ROOT))
     except ValueError:
         return str(path)
 
@@ -134,20 +166,45 @@ def hardware() -> str:
     )
 
 
-def prepare_data(name: str, work: Path) -> Path:
+def prepare_data(name: str, work: Path) -> tuple[Path, Path]:
+    """(training file, evaluation file) of a dataset, made with zoo commands when missing."""
     spec = DATASETS[name]
     out = work / spec["file"]
+    if name == "malonaldehyde":
+        if not out.exists():
+            run(["zoo", "data", "import", "--format", "md17", spec["source"], "-o", rel(out)])
+        return out, out
+    full = work / spec["eval_file"]
+    if not full.exists():
+        run(["zoo", "data", "prepare", "qm9", "--root", rel(work / "qm9"), "--source", "qm9pack"])
     if not out.exists():
-        run(["zoo", "data", "import", "--format", "md17", spec["source"], "-o", str(out)])
-    return out
+        make_atomization(full, out, "energy_U0")
+    return out, full
+
+
+def make_atomization(src: Path, out: Path, prop: str) -> None:
+    """Copy of ``src`` with only ``prop`` minus the QM9 atom references (same structures, same order)."""
+    from zoo.data.dataset import AtomsDataset
+    from zoo.data.stats import composition
+    from zoo.datasets import QM9
+
+    print(f"# {rel(out)} = {rel(src)} with {prop} - sum of QM9 atom references", flush=True)
+    ds = AtomsDataset(src)
+    arrays = ds.read_arrays([prop])
+    arrays[prop] = arrays[prop] - composition(ds) @ QM9.atomrefs()[prop]
+    AtomsDataset.create(
+        out, arrays, {prop: ds.units[prop]}, source=f"{src.name} minus QM9 atom references",
+        atomref_subtracted=prop,
+    )  # fmt: skip
+    ds.close()
 
 
 def train(name: str, work: Path, max_time: float, skip: bool) -> dict[str, Any]:
     spec = MODELS[name]
-    data = prepare_data(spec["dataset"], work)
+    data, _ = prepare_data(spec["dataset"], work)
     out = work / name
-    cmd = ["zoo", "train", "--data", str(data), "--model", spec["model"], *spec["args"], *MD_COMMON]
-    cmd += ["--max-time", f"{max_time:g}", "--output", str(out)]
+    cmd = ["zoo", "train", "--data", rel(data), "--model", spec["model"], *spec["args"], *spec["common"]]
+    cmd += ["--max-time", f"{max_time:g}", "--output", rel(out)]
     info: dict[str, Any] = {"command": shlex.join(cmd), "hardware": hardware()}
     if skip:
         prev = json.loads((out / "train_info.json").read_text()) if (out / "train_info.json").exists() else {}
@@ -158,36 +215,42 @@ def train(name: str, work: Path, max_time: float, skip: bool) -> dict[str, Any]:
         _, wall = run(cmd, out.with_suffix(".train.log"))
         info["wall_time_s"] = round(wall, 1)
         (out / "train_info.json").write_text(json.dumps(info, indent=2))
+    info["command"] = info["command"].replace(f"{ROOT}/", "")
     return info
 
 
 def evaluate_and_export(name: str, work: Path, info: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from zoo.datasets import QM9
     from zoo.train.checkpoint import read_checkpoint, save_checkpoint
 
     spec = MODELS[name]
-    data = work / DATASETS[spec["dataset"]]["file"]
+    _, eval_data = prepare_data(spec["dataset"], work)
     out = work / name
-    best = out / "best.ckpt"
-    stdout, eval_wall = run(
-        ["zoo", "eval", str(best), "--data", str(data), "--split", "test", "--json"],
-        out.with_suffix(".eval.log"),
-    )
+    ckpt = read_checkpoint(out / "best.ckpt")
+    ckpt = {k: v for k, v in ckpt.items() if k not in ("format", "version")}
+    tested = out / "tested.ckpt"  # best.ckpt (+ atom references) + test errors
+    if spec.get("atomref"):
+        key = f"heads.{spec['atomref']}.atomref"
+        ref = torch.as_tensor(QM9.atomrefs()[spec["atomref"]], dtype=ckpt["state_dict"][key].dtype)
+        ckpt["state_dict"][key] = ckpt["state_dict"][key] + ref[:, None]
+    save_checkpoint(tested, ckpt)
+    eval_cmd = ["zoo", "eval", rel(tested), "--data", rel(eval_data), "--split", "test", "--json"]
+    stdout, eval_wall = run(eval_cmd, out.with_suffix(".eval.log"))
     test_errors = json.loads(stdout)
-    ckpt = read_checkpoint(best)
     ckpt["test_errors"] = test_errors
-    tested = out / "tested.ckpt"
-    save_checkpoint(tested, {k: v for k, v in ckpt.items() if k not in ("format", "version")})
+    save_checkpoint(tested, ckpt)
     artifact = PRETRAINED / f"{name}.pt"
-    run(["zoo", "export", str(tested), "-o", str(artifact), "--dtype", "float32"])
-    log_rows = (out / "log.csv").read_text().strip().splitlines()
-    epochs = len(log_rows) - 1
-    prov = ckpt.get("provenance") or {}
+    run(["zoo", "export", rel(tested), "-o", rel(artifact), "--dtype", "float32"])
+    epochs = len((out / "log.csv").read_text().strip().splitlines()) - 1
     return {
         "test_errors": test_errors,
+        "eval_command": shlex.join(eval_cmd[:-1]),
         "eval_wall_s": round(eval_wall, 1),
         "epochs": epochs,
         "best_epoch": int(ckpt.get("epoch", 0)),
-        "provenance": prov,
+        "provenance": ckpt.get("provenance") or {},
     }
 
 
@@ -207,6 +270,7 @@ def summary_of(artifact: Path) -> dict[str, Any]:
         "species": meta["species"],
         "species_symbols": meta["species_symbols"],
         "properties": meta["properties"],
+        "energy_property": meta["energy_property"],
         "outputs": meta["outputs"],
         "units": {k: meta["units"][k] for k in ("energy", "length", "forces")},
         "hyperparameters": {k: rep[k] for k in keep if k in rep},
@@ -263,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summary_of(artifact),
             "training": {
                 "data": data_spec["summary"],
-                "data_sha256": sha256(Path(data_spec["source"])),
+                "data_sha256": sha256(Path(data_spec["source"]))
+                if Path(data_spec["source"]).is_file()
+                else None,
                 "n_train": prov.get("n_train"),
                 "n_val": prov.get("n_val"),
                 "n_test": prov.get("n_test"),
@@ -289,8 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 for prop, r in result["test_errors"].items()
             },
-            "eval_command": f"zoo eval {rel(args.work / name / 'best.ckpt')} --data "
-            f"{rel(args.work / data_spec['file'])} --split test",
+            "eval_command": result["eval_command"],
             "eval_wall_s": result["eval_wall_s"],
         }
         reg = load_registry()

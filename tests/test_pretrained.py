@@ -91,7 +91,7 @@ def test_load_gives_a_calculator_with_the_recorded_accuracy(shared_data):
 
     from zoo.ase import ZooCalculator
 
-    z, R, E, F = _held_out_malonaldehyde(shared_data, 60)
+    z, R, E, F = _held_out_malonaldehyde(shared_data, 40)
     for name in ("schnet-malonaldehyde-xtb", "wacsf-malonaldehyde-xtb"):
         calc = pretrained.load(name, device="cpu", download=False)
         assert isinstance(calc, ZooCalculator)
@@ -103,9 +103,35 @@ def test_load_gives_a_calculator_with_the_recorded_accuracy(shared_data):
             f_err.append(atoms.get_forces() - f)
         rec = pretrained.get(name).test_errors
         e_mae, f_mae = np.mean(np.abs(e_err)), np.mean(np.abs(f_err))
-        # 60 of the 23,000 test configurations: same accuracy within sampling noise
-        assert f_mae == pytest.approx(rec["forces"]["mae"], rel=0.25), (name, f_mae)
+        # 40 of the 23,000 test configurations: same accuracy within sampling noise
+        assert f_mae == pytest.approx(rec["forces"]["mae"], rel=0.3), (name, f_mae)
         assert e_mae < 2.5 * rec["energy"]["mae"] + 0.01, (name, e_mae)
+
+
+def test_qm9_model_predicts_total_u0(shared_data):
+    """The QM9 model (trained on U0 minus atom references, references built in) gives total U0 in eV on
+    real QM9 molecules (SchNetPack's 500-molecule sample; some may be among the 10k training molecules)."""
+    if "schnet-qm9-u0" not in pretrained.registry():
+        pytest.skip("no QM9 model in the registry")
+    import base64
+
+    import ase.db
+    import torch
+
+    calc = pretrained.load("schnet-qm9-u0", download=False)
+    err = []
+    # every molecule has a new size: skip TorchScript's per-shape profiling runs to keep this test short
+    db_path = shared_data / "samples" / "qm9_500_u0.db"
+    with ase.db.connect(db_path) as db, torch.jit.optimized_execution(False):
+        for row in db.select(limit=25):
+            d = row.data
+            u0 = np.frombuffer(base64.b64decode(d["energy_U0"]), dtype=d["_dtype_energy_U0"])[0]  # eV
+            atoms = row.toatoms()
+            atoms.calc = calc
+            err.append(atoms.get_potential_energy() - u0)
+    rec = pretrained.get("schnet-qm9-u0").test_errors["energy_U0"]
+    assert rec["unit"] == "eV"
+    assert np.mean(np.abs(err)) < 3.0 * rec["mae"], (np.mean(np.abs(err)), rec["mae"])
 
 
 # ---------------------------------------------------------------------------------- CLI
@@ -242,6 +268,19 @@ def test_download_verifies_caches_and_works_offline(server):
     calc = pretrained.load(MODEL)
     assert calc.metadata["weights_sha256"] == m.summary["weights_sha256"]
     assert len(handler.log) == n
+
+
+def test_tampered_package_copy_is_ignored(server):
+    """A shipped file that does not match the registry's sha256 is not used: the verified download is."""
+    m = pretrained.get(MODEL)
+    pretrained.PACKAGE_DIR.mkdir()
+    data = bytearray((pretrained.REGISTRY_FILE.parent / m.file).read_bytes())  # the real shipped copy
+    data[-10] ^= 0x01
+    (pretrained.PACKAGE_DIR / m.file).write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="does not match the registry's sha256"):
+        path = pretrained.fetch(MODEL)
+    assert path == m.cache_path
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == m.sha256
 
 
 def test_url_override_and_registry_url(server, monkeypatch):
