@@ -97,15 +97,24 @@ class ZooCalculator(Calculator):
         if pbc.any() and abs(np.linalg.det(cell)) < 1e-8 and pbc.all():
             raise ModelError("the cell is degenerate (zero volume) but the structure is periodic")
 
-    def _check_distances(self, positions: np.ndarray, edge_index: np.ndarray, shifts: np.ndarray) -> None:
+    def _active_pairs(
+        self, positions: np.ndarray, edge_index: np.ndarray, shifts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Check distances; keep only the skin-list pairs inside the cutoff (the others contribute exactly
+        zero, so dropping them changes no number and saves the model the work)."""
         if edge_index.shape[1] == 0:
-            return
+            return edge_index, shifts
         v = positions[edge_index[1]] - positions[edge_index[0]] + shifts
-        d = np.sqrt((v * v).sum(1))
-        k = int(np.argmin(d))
-        if d[k] < MIN_DISTANCE:
+        d2 = np.einsum("ij,ij->i", v, v)
+        k = int(np.argmin(d2))
+        if d2[k] < MIN_DISTANCE**2:
             i, j = int(edge_index[0, k]), int(edge_index[1, k])
-            raise ModelError(f"atoms {i} and {j} are {d[k]:.4f} Å apart (less than {MIN_DISTANCE} Å)")
+            dist = float(np.sqrt(d2[k]))
+            raise ModelError(f"atoms {i} and {j} are {dist:.4f} Å apart (less than {MIN_DISTANCE} Å)")
+        if self.skin == 0.0:
+            return edge_index, shifts
+        keep = d2 < self.cutoff * self.cutoff
+        return edge_index[:, keep], shifts[keep]
 
     # -- ASE interface -----------------------------------------------------------------------------
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:  # noqa: B006
@@ -117,7 +126,7 @@ class ZooCalculator(Calculator):
         pbc = np.asarray(a.pbc, dtype=bool)
         self._check(positions, numbers, cell, pbc)
         edge_index, shifts = self._pairs(positions, numbers, cell, pbc)
-        self._check_distances(positions, edge_index, shifts)
+        edge_index, shifts = self._active_pairs(positions, edge_index, shifts)
         out = self.artifact.compute(positions, numbers, edge_index, shifts, len(numbers))
         energy = float(out["energy"])
         self.results = {
