@@ -125,5 +125,9 @@ def test_make_golden_reproduces_shipped_files(tmp_path: Path) -> None:
         dtype = "float32" if "float32" in shipped.name else "float64"
         for key in old["expected"]:
             _close(new["expected"][key], old["expected"][key], dtype, f"{shipped.name}:{key}")
-        pt = old["artifact"]
-        assert read_metadata(tmp_path / pt)["weights_sha256"] == read_metadata(GOLDEN / pt)["weights_sha256"]
+        # same model description; weights_sha256 is not compared: freezing folds constants computed by the
+        # model code (e.g. concatenated filter weights), so it follows zoo.nn changes, not only the weights
+        meta_new = read_metadata(tmp_path / old["artifact"])
+        meta_old = read_metadata(GOLDEN / old["artifact"])
+        for key in ("config", "species", "cutoff", "interactions", "dtype", "outputs", "created"):
+            assert meta_new[key] == meta_old[key], (shipped.name, key)
