@@ -286,8 +286,10 @@ def to_onnx(model: AtomisticModel, dtype: str = "float32") -> Any:
     output_names = ["energy", "atom_energies", "forces", "virial"]
     if traceable.dipole_key is not None:
         output_names.append("dipole")
+    import logging
     import warnings
 
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)  # torchvision
     previous = torch.get_default_dtype()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
