@@ -209,49 +209,74 @@ void neighbor_list(const double* positions, int64_t n, const std::array<double, 
   }
   double min_d2 = std::numeric_limits<double>::infinity();
 
+  // Per direction: bin coordinate c in [-reach, nb + reach) -> wrapped bin and image (no division in
+  // the loops below); -1 marks bins outside a non-periodic direction.
+  std::array<std::vector<int64_t>, 3> wrapped, image;
+  for (int k = 0; k < 3; ++k) {
+    const int64_t len = nb[k] + 2 * reach[k];
+    wrapped[k].resize(static_cast<std::size_t>(len));
+    image[k].resize(static_cast<std::size_t>(len));
+    for (int64_t c = -reach[k]; c < nb[k] + reach[k]; ++c) {
+      const auto at = static_cast<std::size_t>(c + reach[k]);
+      if (pbc[k]) {
+        image[k][at] = floor_div(c, nb[k]);
+        wrapped[k][at] = c - image[k][at] * nb[k];
+      } else {
+        image[k][at] = 0;
+        wrapped[k][at] = (c < 0 || c >= nb[k]) ? -1 : c;
+      }
+    }
+  }
+
   for (int64_t b0 = 0; b0 < nb[0]; ++b0)
     for (int64_t b1 = 0; b1 < nb[1]; ++b1)
       for (int64_t b2 = 0; b2 < nb[2]; ++b2) {
         const int64_t home = (b0 * nb[1] + b1) * nb[2] + b2;
         if (start[home] == start[home + 1]) continue;
-        const int64_t bb[3] = {b0, b1, b2};
-        for (int64_t o0 = -reach[0]; o0 <= reach[0]; ++o0)
-          for (int64_t o1 = -reach[1]; o1 <= reach[1]; ++o1)
-            for (int64_t o2 = -reach[2]; o2 <= reach[2]; ++o2) {
-              const int64_t off[3] = {o0, o1, o2};
-              int64_t img[3] = {0, 0, 0};
-              int64_t wb[3];
-              bool skip = false;
-              for (int k = 0; k < 3; ++k) {
-                const int64_t c = bb[k] + off[k];
-                if (pbc[k]) {
-                  img[k] = floor_div(c, nb[k]);
-                  wb[k] = c - img[k] * nb[k];
-                } else {
-                  if (c < 0 || c >= nb[k]) skip = true;
-                  wb[k] = c;
-                }
+        for (int64_t c0 = b0; c0 <= b0 + 2 * reach[0]; ++c0) {
+          const int64_t w0 = wrapped[0][static_cast<std::size_t>(c0)];
+          if (w0 < 0) continue;
+          const auto i0 = static_cast<double>(image[0][static_cast<std::size_t>(c0)]);
+          for (int64_t c1 = b1; c1 <= b1 + 2 * reach[1]; ++c1) {
+            const int64_t w1 = wrapped[1][static_cast<std::size_t>(c1)];
+            if (w1 < 0) continue;
+            const auto i1 = static_cast<double>(image[1][static_cast<std::size_t>(c1)]);
+            // Bins along direction 2 with consecutive wrapped index and equal image hold consecutive
+            // atoms in bin order: treat each such run as one block (fewer, longer inner loops).
+            const int64_t c2_end = b2 + 2 * reach[2];
+            for (int64_t c2 = b2; c2 <= c2_end;) {
+              const int64_t w2 = wrapped[2][static_cast<std::size_t>(c2)];
+              if (w2 < 0) {
+                ++c2;
+                continue;
               }
-              if (skip) continue;
-              const int64_t other = (wb[0] * nb[1] + wb[1]) * nb[2] + wb[2];
-              if (start[other] == start[other + 1]) continue;
-              Vec3 t{};
-              for (int d = 0; d < 3; ++d)
-                t[d] = static_cast<double>(img[0]) * h[0][d] + static_cast<double>(img[1]) * h[1][d] +
-                       static_cast<double>(img[2]) * h[2][d];
-              const bool zero_image = img[0] == 0 && img[1] == 0 && img[2] == 0;
+              const int64_t img2 = image[2][static_cast<std::size_t>(c2)];
+              int64_t last = c2;
+              const std::vector<int64_t>& wr2 = wrapped[2];
+              const std::vector<int64_t>& im2 = image[2];
+              while (last < c2_end && wr2[static_cast<std::size_t>(last + 1)] == wr2[static_cast<std::size_t>(last)] + 1 &&
+                     im2[static_cast<std::size_t>(last + 1)] == img2)
+                ++last;
+              const int64_t first_bin = (w0 * nb[1] + w1) * nb[2] + w2;
+              const int64_t q_begin = start[first_bin];
+              const int64_t q_end = start[first_bin + (last - c2) + 1];
+              c2 = last + 1;
+              if (q_begin == q_end) continue;
+              const auto i2 = static_cast<double>(img2);
+              const double t[3] = {i0 * h[0][0] + i1 * h[1][0] + i2 * h[2][0],
+                                   i0 * h[0][1] + i1 * h[1][1] + i2 * h[2][1],
+                                   i0 * h[0][2] + i1 * h[1][2] + i2 * h[2][2]};
+              const bool zero_image = i0 == 0.0 && i1 == 0.0 && i2 == 0.0;
               for (int64_t p = start[home]; p < start[home + 1]; ++p) {
                 const int64_t ai = sorted[p];
-                const double* xi = &xs[3 * p];
+                const double xi0 = xs[3 * p] - t[0], xi1 = xs[3 * p + 1] - t[1], xi2 = xs[3 * p + 2] - t[2];
                 const double* wi = &ws[3 * p];
-                for (int64_t q = start[other]; q < start[other + 1]; ++q) {
-                  if (zero_image && p == q) continue;
-                  const double* xj = &xs[3 * q];
-                  const double dx = xj[0] + t[0] - xi[0];
-                  const double dy = xj[1] + t[1] - xi[1];
-                  const double dz = xj[2] + t[2] - xi[2];
+                for (int64_t q = q_begin; q < q_end; ++q) {
+                  const double dx = xs[3 * q] - xi0;
+                  const double dy = xs[3 * q + 1] - xi1;
+                  const double dz = xs[3 * q + 2] - xi2;
                   const double d2 = dx * dx + dy * dy + dz * dz;
-                  if (d2 >= rc2) continue;
+                  if (d2 >= rc2 || (zero_image && p == q)) continue;
                   const int64_t aj = sorted[q];
                   const double* wj = &ws[3 * q];
                   out.i.push_back(ai);
@@ -268,6 +293,8 @@ void neighbor_list(const double* positions, int64_t n, const std::array<double, 
                 }
               }
             }
+          }
+        }
       }
   out.min_distance = std::isfinite(min_d2) ? std::sqrt(min_d2) : 0.0;
 }

@@ -152,6 +152,23 @@ void test_neighbors() {
     zoo::detail::neighbor_list_brute_force(pos.data(), n, cell, {true, true, true}, 5.0, brute);
     check(keys(fast) == keys(brute), "cell list == brute force, 3000-atom box");
   }
+  // larger triclinic systems with mixed periodicity (many bins along periodic and open directions)
+  for (const std::array<bool, 3> pbc : {std::array<bool, 3>{true, true, false}, std::array<bool, 3>{true, false, false},
+                                        std::array<bool, 3>{false, false, false}, std::array<bool, 3>{false, true, true}}) {
+    const int64_t n = 1500;
+    const std::array<double, 9> cell{22.0, 0, 0, 4.0, 20.0, 0, -3.0, 2.5, 21.0};
+    std::vector<double> pos(3 * n);
+    for (int64_t a = 0; a < n; ++a) {
+      const double s0 = 1.2 * u(rng) - 0.1, s1 = 1.2 * u(rng) - 0.1, s2 = 1.2 * u(rng) - 0.1;
+      for (int d = 0; d < 3; ++d) pos[3 * a + d] = s0 * cell[d] + s1 * cell[3 + d] + s2 * cell[6 + d];
+    }
+    zoo::detail::PairList fast, brute;
+    zoo::detail::neighbor_list(pos.data(), n, cell, pbc, 3.7, fast);
+    zoo::detail::neighbor_list_brute_force(pos.data(), n, cell, pbc, 3.7, brute);
+    check(keys(fast) == keys(brute) && fast.size() > 10000,
+          "cell list == brute force, 1500 atoms, pbc " + std::to_string(pbc[0]) + std::to_string(pbc[1]) +
+              std::to_string(pbc[2]) + " (" + std::to_string(fast.size()) + " pairs)");
+  }
   expect_error([] {
     zoo::detail::PairList p;
     std::vector<double> x{0, 0, 0};
