@@ -281,7 +281,9 @@ Result Model::compute(const std::vector<double>& positions, const std::vector<in
     if (pbc[static_cast<std::size_t>(k / 3)] && !std::isfinite(cell[static_cast<std::size_t>(k)]))
       throw Error("the cell is not finite");
   if (n == 0) return Result{};
-  detail::PairList pairs;
+  // Per-thread pair buffers: capacity is reused across calls (no reallocation or page faults for
+  // repeated calls on similar systems) while concurrent calls on one Model stay independent.
+  thread_local detail::PairList pairs;
   detail::neighbor_list(positions.data(), n, cell, pbc, impl_->meta.cutoff, pairs);
   if (pairs.size() > 0 && pairs.min_distance < kMinDistance)
     Impl::too_close(std::min(pairs.min_i, pairs.min_j), std::max(pairs.min_i, pairs.min_j), pairs.min_distance);

@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -331,6 +332,20 @@ void test_model(const fs::path& art) {
     bool ok = close(a.energy, b.energy, 1e-5);
     for (std::size_t k = 0; k < a.forces.size(); ++k) ok = ok && std::abs(a.forces[k] - b.forces[k]) < 1e-4;
     check(ok, "float32 artifact == float64 artifact within 1e-4");
+  }
+  // concurrent calls on one Model (documented as safe)
+  {
+    const double ref = m.compute(x, z, cell, {true, true, true}).energy;
+    std::vector<double> got(4, 0.0);
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < got.size(); ++t)
+      pool.emplace_back([&, t] {
+        for (int k = 0; k < 20; ++k) got[t] += m.compute(x, z, cell, {true, true, true}).energy / 20.0;
+      });
+    for (auto& th : pool) th.join();
+    bool ok = true;
+    for (double g : got) ok = ok && close(g, ref, 1e-12);
+    check(ok, "concurrent compute() calls on one Model agree");
   }
   // move semantics
   {
