@@ -96,6 +96,7 @@ def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--plugin", type=Path, default=None)
     ap.add_argument("--zoo-bench", type=Path, default=None)
+    ap.add_argument("--pair-extra", default="", help="extra pair_style schnet keywords, e.g. 'mode ghost'")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     a = ap.parse_args()
 
@@ -106,11 +107,12 @@ def main() -> int:
         build_dir = cpp_build.build()
         a.plugin = a.plugin or build_dir / "lammps_plugin" / "libzoo_lammps.so"
         a.zoo_bench = a.zoo_bench or build_dir / "cpp_runtime" / "zoo-bench"
+    a.plugin, a.zoo_bench, model = a.plugin.resolve(), a.zoo_bench.resolve(), model.resolve()
     meta = __import__("toy_model").load_metadata(str(model))
     rc = meta["cutoff"]
     print(f"model {model.relative_to(REPO) if model.is_relative_to(REPO) else model}: {meta['model_kind']} "
           f"{meta['dtype']}, cutoff {rc} Å, {meta['interactions']} interaction(s); LAMMPS np={a.np}, "
-          f"OMP_NUM_THREADS={a.threads}")
+          f"OMP_NUM_THREADS={a.threads}, pair_style schnet extra keywords: '{a.pair_extra}'")
 
     rows = []
     per_atom_step = None  # s per atom-step of the last measured size (for the skip estimate)
@@ -133,7 +135,7 @@ def main() -> int:
             lmp_tools.write_data(atoms, d / "water.data")
             atoms.write(d / "water.xyz", format="extxyz")
 
-            pair = f"plugin load {a.plugin}\npair_style schnet {model}\npair_coeff * * O H"
+            pair = f"plugin load {a.plugin}\npair_style schnet {model} {a.pair_extra}\npair_coeff * * O H"
             s = run_lammps(d, "water.data", pair, warm, steps, a.threads, a.np)
             row.update(schnet_ms=1e3 * s["per_step_s"], nghost=s["nghost"])
             per_atom_step = s["per_step_s"] / n_atoms
