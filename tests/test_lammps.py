@@ -229,6 +229,27 @@ def test_mpi_md_steps_match(tmp_path, plugin, toy_artifact, water):
     np.testing.assert_allclose(res[1][1][:, 2:5], res[0][1][:, 2:5], atol=1e-6, rtol=0)
 
 
+def test_npt_same_in_shift_and_ghost_mode(tmp_path, plugin, toy_artifact, water):
+    """fix npt uses the global virial every step: 30 steps give the same volume and energy whether the
+    model sees periodic shifts (one rank) or owned + ghost atoms."""
+    body = ("velocity all create 300 4928 mom yes rot yes dist gaussian loop geom\n"
+            "timestep 0.0005\nfix 1 all npt temp 300 300 0.05 iso 1000 1000 0.5\nthermo 10\nrun 30")
+    res = {}
+    for mode in ("shift", "ghost"):
+        d = tmp_path / mode
+        d.mkdir()
+        data = lmp_tools.write_data(water, d / "system.data")
+        script = _script(plugin, toy_artifact, data.name, body=body, pair_extra=f"mode {mode}")
+        proc = lmp_tools.run_lmp(script, d, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        pe = lmp_tools.printed(proc.stdout, "ZOO_PE")[0]
+        vol = lmp_tools.printed(proc.stdout, "ZOO_VIR")[6]
+        res[mode] = (pe, vol)
+    assert res["shift"][1] != pytest.approx(1927.2996, abs=1e-3)  # the box did move
+    assert res["ghost"][0] == pytest.approx(res["shift"][0], abs=1e-8)
+    assert res["ghost"][1] == pytest.approx(res["shift"][1], rel=1e-10)
+
+
 def test_nve_conserves_energy(tmp_path, plugin, toy_artifact, water):
     """NVE, 200 steps of 0.5 fs on the 192-atom water box: total-energy drift per atom per ps."""
     data = lmp_tools.write_data(water, tmp_path / "system.data")
@@ -328,8 +349,9 @@ GOLDEN_PERIODIC = sorted((REPO / "export" / "golden").glob("*_periodic_*.json"))
     (REPO / "export" / "golden").glob("schnet_water_*.json"))
 
 
+@pytest.mark.parametrize("mode", ["auto", "ghost"])
 @pytest.mark.parametrize("case", GOLDEN_PERIODIC, ids=[p.stem for p in GOLDEN_PERIODIC])
-def test_golden_vectors(tmp_path, plugin, case):
+def test_golden_vectors(tmp_path, plugin, case, mode):
     """LAMMPS reproduces the stored expected outputs of export/golden (periodic cases: a small
     triclinic cell with edges shorter than 2 x cutoff, and the 192-atom water frame)."""
     import json
@@ -340,7 +362,7 @@ def test_golden_vectors(tmp_path, plugin, case):
     inp, exp = gold["inputs"], gold["expected"]
     artifact = case.parent / gold["artifact"]
     atoms = Atoms(numbers=inp["numbers"], positions=inp["positions"], cell=inp["cell"], pbc=inp["pbc"])
-    out = _run_static(tmp_path, plugin, artifact, atoms)
+    out = _run_static(tmp_path, plugin, artifact, atoms, pair_extra=f"mode {mode}")
     tol = 1e-5 if "float64" in case.stem else 2e-3
     e_tol = tol * max(1.0, len(atoms) / 10)
     assert abs(out["energy"] - exp["energy"]) < e_tol, (out["energy"], exp["energy"])
