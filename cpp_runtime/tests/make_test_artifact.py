@@ -24,7 +24,6 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict
 
 import numpy as np
 import torch
@@ -54,7 +53,7 @@ class PairPotential(torch.nn.Module):
         edge_index: torch.Tensor,
         shifts: torch.Tensor,
         n_local: int,
-    ) -> Dict[str, torch.Tensor]:
+    ) -> dict[str, torch.Tensor]:
         t = self.lut[numbers]
         if bool((t < 0).any()):
             bad = int(numbers[t < 0][0])
@@ -86,7 +85,7 @@ class PairPotential(torch.nn.Module):
 
 
 def weights_sha256(path: Path) -> str:
-    """export/SPEC.md rule: tensor records data/<n>, constants/<n> in byte-sorted name order; name then bytes."""
+    """export/SPEC.md rule: records data/<n>, constants/<n> in byte-sorted name order; name, then bytes."""
     reader = torch._C.PyTorchFileReader(str(path))
     pat = re.compile(r"^(data|constants)/[0-9]+$")
     h = hashlib.sha256()
@@ -217,24 +216,52 @@ def main(out: Path) -> None:
     loaded = torch.jit.load(str(out / "pair64.pt"))
     rng = np.random.default_rng(3)
     # malonaldehyde-like molecule, non-periodic
-    mol = [[0.0, 0.0, 0.0], [1.2, 0.1, 0.0], [2.0, 1.2, 0.1], [3.3, 1.1, -0.1], [4.0, 0.0, 0.2],
-           [-0.5, 0.9, 0.1], [2.5, -0.8, 0.0], [1.6, 2.2, 0.3], [3.7, 2.0, -0.2]]
-    golden_case(loaded, "pair_molecule", gold, out / "pair64.pt", mol, [8, 6, 6, 6, 8, 1, 1, 1, 1],
-                None, [False] * 3)
+    mol = [
+        [0.0, 0.0, 0.0],
+        [1.2, 0.1, 0.0],
+        [2.0, 1.2, 0.1],
+        [3.3, 1.1, -0.1],
+        [4.0, 0.0, 0.2],
+        [-0.5, 0.9, 0.1],
+        [2.5, -0.8, 0.0],
+        [1.6, 2.2, 0.3],
+        [3.7, 2.0, -0.2],
+    ]
+    golden_case(
+        loaded, "pair_molecule", gold, out / "pair64.pt", mol, [8, 6, 6, 6, 8, 1, 1, 1, 1], None, [False] * 3
+    )
     # triclinic periodic cell smaller than the cutoff in one direction (several images)
     cell = np.array([[2.6, 0.0, 0.0], [0.9, 4.1, 0.0], [-0.7, 0.8, 4.4]])
     frac = rng.random((6, 3))
-    golden_case(loaded, "pair_triclinic_small", gold, out / "pair64.pt", frac @ cell, [1, 8, 1, 6, 7, 1],
-                cell, [True] * 3)
+    golden_case(
+        loaded,
+        "pair_triclinic_small",
+        gold,
+        out / "pair64.pt",
+        frac @ cell,
+        [1, 8, 1, 6, 7, 1],
+        cell,
+        [True] * 3,
+    )
     # slab: periodic in x, y only; positions partly outside the cell
     cell = np.array([[5.0, 0.0, 0.0], [1.5, 4.5, 0.0], [0.0, 0.0, 0.0]])
     frac = rng.random((12, 3)) * [1.3, 1.0, 1.0] - [0.2, 0.0, 0.0]
     pos = frac @ np.array([[5.0, 0.0, 0.0], [1.5, 4.5, 0.0], [0.0, 0.0, 6.0]])
-    golden_case(loaded, "pair_slab", gold, out / "pair64.pt", pos, rng.choice(SPECIES, 12), cell,
-                [True, True, False])
+    golden_case(
+        loaded, "pair_slab", gold, out / "pair64.pt", pos, rng.choice(SPECIES, 12), cell, [True, True, False]
+    )
     # ghosts (LAMMPS style): first 5 atoms local, last 4 ghosts; compute_pairs only
-    golden_case(loaded, "pair_ghosts", gold, out / "pair64.pt", mol, [8, 6, 6, 6, 8, 1, 1, 1, 1], None,
-                [False] * 3, n_local=5)
+    golden_case(
+        loaded,
+        "pair_ghosts",
+        gold,
+        out / "pair64.pt",
+        mol,
+        [8, 6, 6, 6, 8, 1, 1, 1, 1],
+        None,
+        [False] * 3,
+        n_local=5,
+    )
 
 
 if __name__ == "__main__":
