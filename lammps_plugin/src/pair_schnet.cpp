@@ -214,6 +214,7 @@ void PairSchNet::settings(int narg, char **arg)
   species_ = meta.species;
   prune_ = prune;
   mode_ = mode;
+  mode_logged_ = false;
   // message-passing depth in units of the cutoff (receptive field may be given explicitly)
   hops_ = std::max(1, (int) std::ceil(receptive_field_ / cutoff_ - 1e-9));
   if (cutoff_ <= 0.0) error->all(FLERR, "pair_style schnet: model '{}' has no positive cutoff", path);
