@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     ap.add_argument("--no-onnx", action="store_true")
+    ap.add_argument("--only", choices=("molecule", "water"), default=None, help="benchmark one system")
     ap.add_argument("--artifacts", default=None, help="folder for schnet_<dtype>.pt/.onnx: reused if present")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -91,6 +92,8 @@ def main() -> None:
     print("-" * len(header))
     rows = []
     for name, atoms in systems().items():
+        if args.only and not name.startswith({"molecule": "malon", "water": "water"}[args.only]):
+            continue
         ref_e = None
         for runtime, path in paths.items():
             a = atoms.copy()
