@@ -212,6 +212,17 @@ def test_mpi_two_ranks_match_one_rank(tmp_path, plugin, toy_artifact, water):
         assert abs(out["energy"] - one["energy"]) < 1e-9
 
 
+def test_three_interactions_two_ranks(tmp_path, plugin, water):
+    """T = 3 (receptive field 9 Å > half the box): ghost shell and pruning still exact on 2 ranks."""
+    art = tmp_path / "toy3.pt"
+    toy_model.build(str(art), species=(1, 8), cutoff=3.0, interactions=3, dtype="float64", seed=3)
+    big = water.repeat((2, 1, 1))
+    ref = toy_model.reference(str(art), big)
+    out = _run_static(tmp_path, plugin, art, big, np_=2)
+    assert "to 11 A = receptive field 9 A (3 interaction(s) x cutoff 3 A)" in out["stdout"]
+    _compare(out, ref)
+
+
 def test_mpi_md_steps_match(tmp_path, plugin, toy_artifact, water):
     """20 MD steps with atoms migrating between 2 ranks give the trajectory of 1 rank."""
     big = water.repeat((2, 1, 1))
