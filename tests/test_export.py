@@ -215,3 +215,49 @@ def test_golden_metadata_validates_against_schema() -> None:
         assert meta["created"] == "2026-01-01T00:00:00Z"
     with pytest.raises(jsonschema.ValidationError):
         _validate({**read_metadata(files[0]), "dtype": "float16"})
+
+
+def test_onnx_export_with_dipole_matches_torchscript(tmp_path: Path) -> None:
+    """`zoo export --format onnx` on an ACSF model with a dipole head; checksum refusal for ONNX too."""
+    import onnx
+    from ase import Atoms
+
+    from zoo.ase import ZooCalculator
+
+    cfg = default_config("acsf", [1, 6, 8], ["energy", "forces", "dipole"], cutoff=3.5)
+    cfg["representation"].update(n_radial=3, n_angular=2, zetas=[1, 2])
+    cfg["head"]["n_hidden"] = [6]
+    torch.manual_seed(5)
+    model = build_model(cfg)
+    torch.save(
+        {"format": "zoo-checkpoint", "version": 1, "config": cfg, "state_dict": model.state_dict()},
+        tmp_path / "best.ckpt",
+    )
+    assert main(["export", str(tmp_path / "best.ckpt"), "-o", str(tmp_path / "m.onnx")]) == 0
+    assert main(["export", str(tmp_path / "best.ckpt"), "-o", str(tmp_path / "m.pt")]) == 0
+    ox, ts = load_artifact(tmp_path / "m.onnx"), load_artifact(tmp_path / "m.pt")
+    assert ox.encoding == "onnx" and ox.outputs == ts.outputs == [
+        "energy",
+        "atom_energies",
+        "forces",
+        "virial",
+        "dipole",
+    ]
+    _validate(ox.metadata)
+    pos, num, ei, sh = _structure(n=10, seed=4)
+    a = ox.compute(pos.numpy(), num.numpy(), ei.numpy(), sh.numpy(), 8)  # two ghosts
+    b = ts.compute(pos.numpy(), num.numpy(), ei.numpy(), sh.numpy(), 8)
+    for key in ts.outputs:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-5 * max(1.0, np.abs(b[key]).max()))
+    atoms = Atoms(numbers=num.numpy(), positions=pos.numpy())
+    atoms.calc = ZooCalculator(tmp_path / "m.onnx")
+    assert atoms.get_dipole_moment().shape == (3,)
+    # tampering with an initializer is detected
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    init = max(proto.graph.initializer, key=lambda t: len(t.raw_data))
+    raw = bytearray(init.raw_data)
+    raw[0] ^= 0x10
+    init.raw_data = bytes(raw)
+    onnx.save(proto, str(tmp_path / "bad.onnx"))
+    with pytest.raises(ArtifactError, match="modified after export"):
+        load_artifact(tmp_path / "bad.onnx")
