@@ -151,7 +151,8 @@ def load_artifact(path: str | Path, device: str = "cpu", verify: bool = True) ->
     path = Path(path)
     meta = read_metadata(path)
     _check_version(meta, path)
-    encoding = "torchscript" if open(path, "rb").read(2) == b"PK" else "onnx"
+    with open(path, "rb") as fh:
+        encoding = "torchscript" if fh.read(2) == b"PK" else "onnx"
     want = meta.get("weights_sha256")
     if encoding == "torchscript":
         if verify:
