@@ -91,7 +91,7 @@ def test_load_gives_a_calculator_with_the_recorded_accuracy(shared_data):
 
     from zoo.ase import ZooCalculator
 
-    z, R, E, F = _held_out_malonaldehyde(shared_data, 40)
+    z, R, E, F = _held_out_malonaldehyde(shared_data, 25)
     for name in ("schnet-malonaldehyde-xtb", "wacsf-malonaldehyde-xtb"):
         calc = pretrained.load(name, device="cpu", download=False)
         assert isinstance(calc, ZooCalculator)
@@ -103,8 +103,8 @@ def test_load_gives_a_calculator_with_the_recorded_accuracy(shared_data):
             f_err.append(atoms.get_forces() - f)
         rec = pretrained.get(name).test_errors
         e_mae, f_mae = np.mean(np.abs(e_err)), np.mean(np.abs(f_err))
-        # 40 of the 23,000 test configurations: same accuracy within sampling noise
-        assert f_mae == pytest.approx(rec["forces"]["mae"], rel=0.3), (name, f_mae)
+        # 25 of the 23,000 test configurations: same accuracy within sampling noise
+        assert f_mae == pytest.approx(rec["forces"]["mae"], rel=0.35), (name, f_mae)
         assert e_mae < 2.5 * rec["energy"]["mae"] + 0.01, (name, e_mae)
 
 
