@@ -19,6 +19,7 @@ from typing import Any
 import ase.io
 import numpy as np
 from ase import Atoms, units
+from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 from ase.md.verlet import VelocityVerlet
@@ -174,11 +175,15 @@ class Simulation:
         if thermostat == "nve":
             dyn = VelocityVerlet(self.atoms, timestep=dt, logfile=None)
         elif thermostat == "langevin":
+            # centre of mass held by a constraint (ASE's fixcm=True is deprecated and biased)
+            if not any(isinstance(c, FixCom) for c in self.atoms.constraints):
+                self.atoms.constraints = [*self.atoms.constraints, FixCom()]
             dyn = Langevin(
                 self.atoms,
                 timestep=dt,
                 temperature_K=temperature,
                 friction=friction / units.fs,
+                fixcm=False,
                 rng=self.rng,
                 logfile=None,
             )
