@@ -161,7 +161,7 @@ def hardware() -> str:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
-        f"{cpu}, {os.cpu_count()} logical cores shared with other jobs (1-min load {load:.1f} at start), "
+        f"{cpu}, {os.cpu_count()} logical cores (1-min load average {load:.1f} at start), "
         f"1 torch thread, torch {torch.__version__}, Python {platform.python_version()}, {platform.system()}"
     )
 

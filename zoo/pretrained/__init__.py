@@ -44,6 +44,7 @@ __all__ = [
     "fetch",
     "get",
     "load",
+    "locate",
     "registry",
 ]
 
