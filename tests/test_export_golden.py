@@ -19,6 +19,15 @@ CASES = sorted(p for p in GOLDEN.glob("*.json"))
 RTOL = {"float32": 1e-5, "float64": 1e-10}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Many small model calls: one intra-op thread avoids OpenMP spinning on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _make_golden():
     spec = importlib.util.spec_from_file_location("make_golden", REPO / "export" / "make_golden.py")
     mod = importlib.util.module_from_spec(spec)

@@ -8,6 +8,7 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import pytest
+import torch
 from ase import Atoms
 from conftest import REPO
 
@@ -16,6 +17,15 @@ from zoo.errors import ModelError
 from zoo.md import Simulation, power_spectrum, velocity_autocorrelation
 
 MODEL = REPO / "export" / "golden" / "schnet_molecule_float64.pt"  # smooth, seeded SchNet (H, C, O)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Many small model calls: one intra-op thread avoids OpenMP spinning on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
