@@ -248,6 +248,10 @@ class Simulation:
         """
         if equilibration > 0:
             self.md(equilibration, timestep, temperature, "langevin", friction, name="equilibration")
+            # no rigid-body motion in the production run: it would only add a peak at ~0 cm^-1
+            Stationary(self.atoms, preserve_temperature=False)
+            if not self.atoms.pbc.any():
+                ZeroRotation(self.atoms, preserve_temperature=False)
         res = self.md(
             steps,
             timestep,

@@ -59,10 +59,11 @@ def _run(args: argparse.Namespace) -> int:
         freq, intensity = sim.spectrum(
             args.steps, args.timestep, args.temperature, args.equilibration, args.friction
         )
-        top = freq[intensity.argmax()] if len(freq) else float("nan")
+        band = freq > 100.0
+        top = freq[band][intensity[band].argmax()] if band.any() else float("nan")
         print(
             f"power spectrum: {len(freq)} points up to {freq[-1]:.0f} cm^-1, "
-            f"strongest peak at {top:.0f} cm^-1"
+            f"strongest peak above 100 cm^-1 at {top:.0f} cm^-1"
         )
     print(f"results in {sim.output}/")
     return 0
