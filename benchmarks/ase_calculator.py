@@ -7,8 +7,8 @@ exported once to .pt and .onnx in a temporary folder. Systems: malonaldehyde (9 
 xtb_malonaldehyde.npz) and a 1,536-atom periodic water box (2x2x2 copies of the 192-atom frame of
 water/data_0). "calculator" = atoms.get_forces() after moving every atom by 1e-4 Å (the Verlet list with
 0.5 Å skin is reused, as in MD, and filtered to the cutoff), "model" = the artifact alone on the pairs
-within the cutoff. Median over --repeats calls
-after 3 warm-up calls, wall clock and process CPU time (the latter is the one to quote on a busy machine).
+within the cutoff. Median over --repeats calls after 3 warm-up calls, as wall clock and as process CPU
+time (the latter is the one to quote on a busy machine).
 """
 
 from __future__ import annotations
