@@ -6,7 +6,9 @@
 Each version's ``zoo`` package is taken from git (``git archive REV zoo``; ``worktree`` means the
 files as they are now, a folder means its zoo/) into a temporary folder and imported from there in a
 fresh subprocess per measurement, so both versions see the same machine load. Prints the median of
-every measure per version and the ratio after/before.
+every measure per version and the ratio after/before, for wall time and for the process's CPU time
+(time.process_time; with one thread it is the compute itself, much less sensitive to other processes
+on the machine than wall time).
 
 Measures (SchNet F=128, 6 interactions, 20 Gaussians, cutoff 5 Å, float32, torch threads --threads):
 * train: ms per training step, batch 100 malonaldehyde, energy+forces (predict + loss + backward + Adam)
@@ -77,7 +79,7 @@ def _batches(n: int, dtype):  # type: ignore[no-untyped-def]
     return [to_device(b, torch.device("cpu"), dtype) for b, _ in zip(loader, range(n), strict=False)]
 
 
-def work_train(reps: int) -> float:
+def work_train(reps: int) -> tuple[float, float]:
     import torch
 
     from zoo.train.loss import loss_fn, property_weights
@@ -97,13 +99,13 @@ def work_train(reps: int) -> float:
 
     for b in batches[:2]:
         step(b)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for b in batches[2:]:
         step(b)
-    return 1000 * (time.perf_counter() - t) / reps
+    return 1000 * (time.perf_counter() - t) / reps, 1000 * (time.process_time() - c) / reps
 
 
-def work_calc(reps: int, rep: int) -> float:
+def work_calc(reps: int, rep: int) -> tuple[float, float]:
     import numpy as np
     import torch
 
@@ -127,10 +129,10 @@ def work_calc(reps: int, rep: int) -> float:
 
     for _ in range(2):  # TorchScript profiling runs
         call()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(reps):
         call()
-    return 1000 * (time.perf_counter() - t) / reps
+    return 1000 * (time.perf_counter() - t) / reps, 1000 * (time.process_time() - c) / reps
 
 
 def work_check(out: str) -> None:
@@ -183,7 +185,7 @@ def worker(args: argparse.Namespace) -> None:
         "calc192": lambda: work_calc(args.reps, 1),
         "calc9": lambda: work_calc(args.reps * 10, 0),
     }[args.worker]()
-    print(f"RESULT {ms}")
+    print(f"RESULT {ms[0]} {ms[1]}")
 
 
 # ------------------------------------------------------------------------------------------ driver
@@ -200,7 +202,7 @@ def checkout(rev: str, dest: Path) -> Path:
     return dest
 
 
-def run_worker(src: Path, what: str, args: argparse.Namespace, out: str = "") -> float:
+def run_worker(src: Path, what: str, args: argparse.Namespace, out: str = "") -> tuple[float, float]:
     env = dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS=str(args.threads))
     cmd = [sys.executable, str(HERE), "--worker", what, "--threads", str(args.threads)]
     cmd += ["--reps", str(args.reps)]
@@ -211,7 +213,7 @@ def run_worker(src: Path, what: str, args: argparse.Namespace, out: str = "") ->
         sys.stderr.write(res.stdout[-3000:] + res.stderr[-3000:])
         raise SystemExit(f"worker {what} failed for {src}")
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
-    return float(lines[-1].split()[1]) if lines else 0.0
+    return (float(lines[-1].split()[1]), float(lines[-1].split()[2])) if lines else (0.0, 0.0)
 
 
 def main() -> None:
@@ -252,17 +254,20 @@ def main() -> None:
                 print(f"  float64 check {k:<18} max |after - before| / max|before| = {d:.2e}")
             print(f"  worst relative difference: {worst:.2e}")
         for what in [w for w in args.what.split(",") if w]:
-            samples: dict[str, list[float]] = {"before": [], "after": []}
+            samples: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
             for _ in range(args.rounds):
                 for name in ("before", "after"):
                     samples[name].append(run_worker(src[name], what, args))
-            mb, ma = statistics.median(samples["before"]), statistics.median(samples["after"])
-            print(
-                f"{what:<6} before {mb:9.2f} ms  after {ma:9.2f} ms  after/before {ma / mb:.3f}   "
-                f"(samples before {json.dumps([round(x, 1) for x in samples['before']])}, "
-                f"after {json.dumps([round(x, 1) for x in samples['after']])})",
-                flush=True,
-            )
+            for k, kind in ((0, "wall"), (1, "CPU ")):
+                sb = [x[k] for x in samples["before"]]
+                sa = [x[k] for x in samples["after"]]
+                mb, ma = statistics.median(sb), statistics.median(sa)
+                print(
+                    f"{what:<7} {kind} before {mb:9.2f} ms  after {ma:9.2f} ms  after/before {ma / mb:.3f}"
+                    f"   (before {json.dumps([round(x, 1) for x in sb])}, "
+                    f"after {json.dumps([round(x, 1) for x in sa])})",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
