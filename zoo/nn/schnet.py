@@ -22,13 +22,10 @@ class SchNetInteraction(nn.Module):
             nn.Linear(n_filters, n_atom_basis), ShiftedSoftplus(), nn.Linear(n_atom_basis, n_atom_basis)
         )
 
-    def forward(
-        self, x: Tensor, filter_in: Tensor, rcut_ij: Tensor, idx_i: Tensor, idx_j: Tensor, mirrored: bool
-    ) -> Tensor:
-        """``filter_in``: the filter network's first layer applied to the radial basis (already done for
-        all blocks in one matrix product). With ``mirrored`` pairs, it holds only the first half of the
-        pairs: the filter depends on the distance only, so the second half reuses it."""
-        w = self.filter_net[2](self.filter_net[1](filter_in)) * rcut_ij[:, None]
+    def forward(self, x: Tensor, w: Tensor, idx_i: Tensor, idx_j: Tensor, mirrored: bool) -> Tensor:
+        """``w``: this block's filters W_ij = filter_net(rbf(r_ij)) * f_cut(r_ij), computed for all blocks
+        at once by :class:`SchNet`. With ``mirrored`` pairs, it holds only the first half of the pairs:
+        the filter depends on the distance only, so the second half reuses it."""
         h = self.in2f(x)
         if mirrored:
             half = w.shape[0]
@@ -82,12 +79,23 @@ class SchNet(nn.Module):
             vectors = vectors[: vectors.shape[0] // 2]
         r = torch.linalg.vector_norm(vectors, dim=1)
         rcut = self.cutoff_fn(r)
-        # first layer of every block's filter network in one matrix product
-        weights = [block.filter_net[0].weight for block in self.interactions]
-        biases = [block.filter_net[0].bias for block in self.interactions]
-        filter_in = nn.functional.linear(self.rbf(r), torch.cat(weights, 0), torch.cat(biases, 0))
+        # the filters of all blocks at once: they depend on the distances only. First layers in one
+        # matrix product, one activation, second layers in one batched product (blocks x pairs x F),
+        # then one multiplication by the cutoff.
+        w1 = [block.filter_net[0].weight for block in self.interactions]
+        b1 = [block.filter_net[0].bias for block in self.interactions]
+        w2 = [block.filter_net[2].weight.t() for block in self.interactions]
+        b2 = [block.filter_net[2].bias for block in self.interactions]
+        n_blocks = len(w1)
+        hidden = self.interactions[0].filter_net[1](
+            nn.functional.linear(self.rbf(r), torch.cat(w1, 0), torch.cat(b1, 0))
+        )
+        hidden = hidden.view(r.shape[0], n_blocks, -1).transpose(0, 1)  # (blocks, pairs, F)
+        filters = torch.baddbmm(torch.stack(b2)[:, None, :], hidden, torch.stack(w2))
+        # unbind, not filters[k]: the backward of k = 0..5 selections would build six zero-filled
+        # (blocks, pairs, F) gradients and add them up; unbind's backward stacks the six once
+        per_block = (filters * rcut[None, :, None]).unbind(0)
         x = self.embedding(numbers)
-        n_filters = filter_in.shape[1] // len(weights)
         for k, block in enumerate(self.interactions):
-            x = block(x, filter_in[:, k * n_filters : (k + 1) * n_filters], rcut, idx_i, idx_j, mirrored)
+            x = block(x, per_block[k], idx_i, idx_j, mirrored)
         return x
