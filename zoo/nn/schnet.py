@@ -87,9 +87,10 @@ class SchNet(nn.Module):
         w2 = [block.filter_net[2].weight.t() for block in self.interactions]
         b2 = [block.filter_net[2].bias for block in self.interactions]
         n_blocks = len(w1)
-        hidden = self.interactions[0].filter_net[1](
-            nn.functional.linear(self.rbf(r), torch.cat(w1, 0), torch.cat(b1, 0))
-        )
+        # a batched product rather than linear/addmm: TorchScript's symbolic gradient of linear/addmm
+        # also forms the weight gradient (pairs x 6F x n_rbf) even for frozen weights (artifacts)
+        first = torch.baddbmm(torch.cat(b1, 0)[None, None, :], self.rbf(r)[None], torch.cat(w1, 0).t()[None])
+        hidden = self.interactions[0].filter_net[1](first[0])
         hidden = hidden.view(r.shape[0], n_blocks, -1).transpose(0, 1)  # (blocks, pairs, F)
         filters = torch.baddbmm(torch.stack(b2)[:, None, :], hidden, torch.stack(w2))
         # unbind, not filters[k]: the backward of k = 0..5 selections would build six zero-filled
