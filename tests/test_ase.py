@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
 from conftest import REPO
 
@@ -16,13 +15,7 @@ from zoo.errors import ModelError
 GOLDEN = REPO / "export" / "golden"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many small model calls: one intra-op thread avoids OpenMP spinning on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _atoms(name: str) -> Atoms:

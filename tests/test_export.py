@@ -24,13 +24,7 @@ SCHEMA = json.loads((REPO / "export" / "metadata.schema.json").read_text())
 GOLDEN = REPO / "export" / "golden"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many small model calls: one intra-op thread avoids OpenMP spinning on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _config(kind: str = "schnet") -> dict:

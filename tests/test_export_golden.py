@@ -19,13 +19,7 @@ CASES = sorted(p for p in GOLDEN.glob("*.json"))
 RTOL = {"float32": 1e-5, "float64": 1e-10}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many small model calls: one intra-op thread avoids OpenMP spinning on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _make_golden():

@@ -8,7 +8,6 @@ from pathlib import Path
 import ase.io
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
 from conftest import REPO
 
@@ -19,13 +18,7 @@ from zoo.md import Simulation, power_spectrum, velocity_autocorrelation
 MODEL = REPO / "export" / "golden" / "schnet_molecule_float64.pt"  # smooth, seeded SchNet (H, C, O)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many small model calls: one intra-op thread avoids OpenMP spinning on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
