@@ -147,6 +147,7 @@ def test_cli_train_and_eval(malonaldehyde_h5, tmp_path, capsys):
         (["--n-train", "20000", "--n-val", "6000"], "exceeds the dataset"),
         (["--cutoff", "-1"], "cutoff must be positive"),
         (["--model", "painn"], "unknown model"),
+        (["--threads", "-1"], "threads must be >= 0"),
     ],
 )
 def test_cli_bad_input_is_one_clear_error(malonaldehyde_h5, tmp_path, capsys, args, message):

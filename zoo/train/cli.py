@@ -32,6 +32,7 @@ _TRAIN_OPTIONS: list[tuple[str, type, str]] = [
     ("seed", int, "random seed (split, initialisation, shuffling)"),
     ("device", str, "auto, cpu or cuda"),
     ("num_workers", int, "data-loader worker processes"),
+    ("threads", int, "torch CPU threads (0: torch's default; 1 is fastest on a busy shared machine)"),
     ("split_file", str, "reuse this split file"),
     ("max_time", float, "stop after the epoch that passes this many seconds"),
 ]

@@ -42,6 +42,7 @@ class TrainConfig:
     seed: int = 42
     device: str = "auto"
     num_workers: int = 0
+    threads: int = 0  # torch intra-op CPU threads; 0 keeps torch's default
     float64: bool = False
     split_file: str | None = None
     resume: bool = False
@@ -82,6 +83,8 @@ class TrainConfig:
         for name in ("n_train", "n_val", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ZooError(f"{name.replace('_', '-')} must be at least 1")
+        if self.threads < 0:
+            raise ZooError(f"threads must be >= 0, got {self.threads}")
         if not 0.0 <= self.rho <= 1.0:
             raise ZooError(f"rho must lie in [0, 1], got {self.rho}")
 

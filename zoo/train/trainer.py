@@ -36,6 +36,8 @@ LOG_COLUMNS = ["epoch", "time", "lr", "train_loss", "val_loss"]
 class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         self.rank, self.world = _init_distributed()
         self.device = _device(cfg.device, self.rank)
         self.dtype = torch.float64 if cfg.float64 else torch.float32
