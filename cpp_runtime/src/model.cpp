@@ -257,7 +257,9 @@ Model::Model(const std::string& path, Options options) : impl_(std::make_unique<
   if (text.empty())
     throw Error("artifact '" + path + "' has no metadata.json: not a zoo artifact (export it with `zoo export`)");
   m.meta = parse_metadata(text, path);
-  verify_weights(path, text);  // no-op when the metadata carries no weights_sha256
+  if (!verify_weights(path, text))
+    throw Error("artifact '" + path + "' has no weights_sha256 in its metadata: re-export it with `zoo export` "
+                "(export/SPEC.md requires the checksum)");
   m.dtype = m.meta.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
   for (int64_t z : m.meta.species) m.supported[static_cast<std::size_t>(z)] = true;
   m.module.eval();

@@ -12,6 +12,7 @@ writes into OUT_DIR:
   nometa.pt                     no metadata.json (must be refused)
   missing_cutoff.pt             metadata without "cutoff" (must be refused)
   tampered.pt                   weights_sha256 that does not match (must be refused)
+  no_checksum.pt                metadata without weights_sha256 (must be refused)
   golden/<case>.pt + .json      golden vectors in the export/golden layout, pairs from ASE
 """
 
@@ -210,6 +211,7 @@ def main(out: Path) -> None:
     save(m64, out / "nometa.pt", None)
     save(m64, out / "missing_cutoff.pt", {k: v for k, v in metadata("float64").items() if k != "cutoff"})
     save(m64, out / "tampered.pt", metadata("float64") | {"weights_sha256": "0" * 64}, checksum=False)
+    save(m64, out / "no_checksum.pt", metadata("float64"), checksum=False)
 
     gold = out / "golden"
     gold.mkdir(exist_ok=True)

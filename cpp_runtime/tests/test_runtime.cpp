@@ -378,6 +378,8 @@ void test_model(const fs::path& art) {
                "metadata without cutoff refused");
   expect_error([&] { zoo::Model((art / "tampered.pt").string()); }, {"tampered.pt", "SHA-256"},
                "tampered weights refused");
+  expect_error([&] { zoo::Model((art / "no_checksum.pt").string()); }, {"no_checksum.pt", "weights_sha256"},
+               "artifact without weights_sha256 refused");
   const fs::path garbage = art / "garbage.pt";
   {
     std::ofstream(garbage) << "this is not a zip archive\n";

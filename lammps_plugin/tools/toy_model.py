@@ -113,6 +113,12 @@ def build(path: str, species=(1, 8), cutoff: float = 4.0, interactions: int = 2,
         "description": "toy message-passing model for pair_style schnet tests "
                        "(lammps_plugin/tools/toy_model.py)",
     }
+    # weights_sha256 covers only the tensor records (export/SPEC.md), so saving again with the digest in
+    # the metadata leaves it valid
+    from zoo.export.checksum import torchscript_weights_sha256
+
+    torch.jit.save(scripted, path, _extra_files={"metadata.json": json.dumps(meta)})
+    meta["weights_sha256"] = torchscript_weights_sha256(path)
     torch.jit.save(scripted, path, _extra_files={"metadata.json": json.dumps(meta)})
     return path
 
