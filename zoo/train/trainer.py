@@ -80,9 +80,6 @@ class Trainer:
         if "stress" in self.cfg.properties and "energy" not in self.cfg.properties:
             raise ZooError("training on stress needs 'energy' among the properties")
 
-    def _targets(self) -> list[str]:
-        return [p for p in self.cfg.properties]
-
     def build(self) -> AtomisticModel:
         torch.manual_seed(self.cfg.seed)
         model = build_model(self.cfg.model_config(self.dataset.elements))
@@ -137,7 +134,7 @@ class Trainer:
             net = nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        weights = property_weights(self._targets(), model.energy_key, cfg.rho)
+        weights = property_weights(self.cfg.properties, model.energy_key, cfg.rho)
         train_loader = make_loader(
             self.dataset,
             self.split.train,
@@ -165,7 +162,7 @@ class Trainer:
             train_loss, n_batches = 0.0, 0
             for batch in _progress(train_loader, cfg.progress and self.is_main, f"epoch {epoch}"):
                 batch = to_device(batch, self.device, self.dtype)
-                pred = predict(net, batch, self._targets(), create_graph)
+                pred = predict(net, batch, self.cfg.properties, create_graph)
                 loss = loss_fn(pred, batch, weights)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -200,11 +197,11 @@ class Trainer:
 
     def evaluate(self, net: nn.Module, loader: Any, weights: dict[str, float]) -> dict[str, Any]:
         net.eval()
-        metrics = Metrics(self._targets())
+        metrics = Metrics(self.cfg.properties)
         total, count = 0.0, 0
         for batch in loader:
             batch = to_device(batch, self.device, self.dtype)
-            pred = predict(net, batch, self._targets(), create_graph=False)
+            pred = predict(net, batch, self.cfg.properties, create_graph=False)
             metrics.update(pred, batch)
             n = int(batch[keys.n_atoms].shape[0])
             total += float(loss_fn(pred, batch, weights).detach()) * n
@@ -222,7 +219,7 @@ class Trainer:
         self, model: AtomisticModel, optimizer: Any, scheduler: Any, state: dict[str, Any]
     ) -> dict[str, Any]:
         return {
-            "config": model_config_of(self, model),
+            "config": self.cfg.model_config(model.species),
             "train_config": self.cfg.to_dict(),
             "dtype": "float64" if self.dtype == torch.float64 else "float32",
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -255,9 +252,9 @@ class Trainer:
         writer: Any,
     ) -> None:
         path = self.out / "log.csv"
-        cols = LOG_COLUMNS + [f"val_{p}_{m}" for p in self._targets() for m in ("mae", "rmse")]
+        cols = LOG_COLUMNS + [f"val_{p}_{m}" for p in self.cfg.properties for m in ("mae", "rmse")]
         row = [epoch, f"{elapsed:.2f}", f"{lr:.3e}", f"{train_loss:.6g}", f"{val_loss:.6g}"]
-        row += [f"{val[p][m]:.6g}" for p in self._targets() for m in ("mae", "rmse")]
+        row += [f"{val[p][m]:.6g}" for p in self.cfg.properties for m in ("mae", "rmse")]
         new = not path.exists()
         with path.open("a", newline="") as fh:
             w = csv.writer(fh)
@@ -268,13 +265,9 @@ class Trainer:
             writer.add_scalar("loss/train", train_loss, epoch)
             writer.add_scalar("loss/val", val_loss, epoch)
             writer.add_scalar("lr", lr, epoch)
-            for p in self._targets():
+            for p in self.cfg.properties:
                 writer.add_scalar(f"val_mae/{p}", val[p]["mae"], epoch)
             writer.flush()
-
-
-def model_config_of(trainer: Trainer, model: AtomisticModel) -> dict[str, Any]:
-    return trainer.cfg.model_config(model.species)
 
 
 def evaluate_checkpoint(
