@@ -244,6 +244,7 @@ def test_onnx_export_with_dipole_matches_torchscript(tmp_path: Path) -> None:
         "atom_energies",
         "forces",
         "virial",
+        "atom_virial",
         "dipole",
     ]
     _validate(ox.metadata)

@@ -303,7 +303,7 @@ run 200
         ("newton_off", "requires 'newton on'"),
         ("missing_model", "cannot open model file"),
         ("units_lj", "supports only 'units metal'"),
-        ("stress_atom", "does not provide per-atom virials"),
+        ("stress_atom", "has no atom_virial output"),
         ("bad_device", "illegal device 'gpu'"),
         ("cuda_without_cuda", "CUDA"),
     ],
@@ -382,3 +382,25 @@ def test_golden_vectors(tmp_path, plugin, case, mode):
     np.testing.assert_allclose(out["forces"], np.array(exp["forces"]), atol=tol, rtol=0)
     np.testing.assert_allclose(out["atom_energies"], np.array(exp["atom_energies"]), atol=tol, rtol=0)
     np.testing.assert_allclose(out["virial"], np.array(exp["virial"]), atol=10 * tol, rtol=0)
+
+
+@pytest.mark.parametrize(("np_", "mode"), [(1, "shift"), (1, "ghost"), (2, "auto")])
+def test_per_atom_virial_sums_to_global(tmp_path, plugin, water, np_, mode):
+    """compute stress/atom: the per-atom virials of the model's atom_virial output (ghosts summed into
+    their owners by LAMMPS) add up to the global virial that compute pressure reports."""
+    artifact = REPO / "export" / "golden" / "schnet_periodic_float64.pt"
+    atoms = water.repeat((2, 1, 1)) if np_ > 1 else water
+    body = (
+        "compute sa all stress/atom NULL virial\n"
+        "compute sas all reduce sum c_sa[1] c_sa[2] c_sa[3] c_sa[4] c_sa[5] c_sa[6]\n"
+        "thermo_style custom step pe c_vir[1] c_sas[1] c_sas[2] c_sas[3] c_sas[4] c_sas[5] c_sas[6]\n"
+        "run 0\n"
+        'print "ZOO_SA ' + " ".join(f"$(c_sas[{k}]:%.17g)" for k in range(1, 7)) + '"'
+    )
+    out = _run_static(tmp_path, plugin, artifact, atoms, np_=np_, pair_extra=f"mode {mode}", body=body)
+    per_atom_sum = np.array(lmp_tools.printed(out["stdout"], "ZOO_SA"))
+    vir = lmp_tools.printed(out["stdout"], "ZOO_VIR")
+    # stress/atom is -W_atom * nktv2p (pressure x volume); compute pressure is W * nktv2p / V
+    expected = -np.array(vir[:6]) * vir[6]
+    assert np.abs(expected).max() > 1.0
+    np.testing.assert_allclose(per_atom_sum, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())

@@ -221,3 +221,11 @@ def test_dipole_head_is_equivariant(malonaldehyde):
             .numpy()
         )
         np.testing.assert_allclose(mu_r, rot @ mu, atol=1e-9)
+
+
+def test_atom_virial_sums_to_virial(shared_data):
+    pos, z, box = _water_cell(shared_data)
+    model = small_model("schnet", species=(1, 8), cutoff=3.5)
+    out = energy_forces(model, pos[:24], z[:24], box, [True] * 3)
+    assert out["atom_virial"].shape == (24, 3, 3)
+    torch.testing.assert_close(out["atom_virial"].sum(0), out["virial"], rtol=1e-12, atol=1e-12)

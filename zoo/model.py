@@ -100,6 +100,9 @@ class AtomisticModel(nn.Module):
             if compute_virial:
                 w = -(vectors[:, :, None] * g[:, None, :])
                 out["virial"] = scatter_sum(w, idx_m[idx_i], n_structures)
+                # per-atom virial: each pair's share split equally between its two atoms
+                n_atoms = positions.shape[0]
+                out["atom_virial"] = 0.5 * (scatter_sum(w, idx_i, n_atoms) + scatter_sum(w, idx_j, n_atoms))
         return out
 
 
@@ -120,7 +123,8 @@ class ArtifactModule(nn.Module):
         out = self.model(numbers, positions, edge_index, shifts, idx_m, 1, weight, True, True, False)
         result: dict[str, Tensor] = {}
         for key, value in out.items():
-            result[key] = value[0] if key != "atom_energies" and key != "forces" else value
+            per_atom = key == "atom_energies" or key == "forces" or key == "atom_virial"
+            result[key] = value if per_atom else value[0]
             result[key] = result[key].detach()
         if self.model.energy_key != "energy":
             result["energy"] = result[self.model.energy_key]

@@ -225,6 +225,10 @@ struct Model::Impl {
     r.forces.assign(f.data_ptr<double>(), f.data_ptr<double>() + 3 * n);
     const torch::Tensor w = output(dict, "virial", 9, path);
     std::copy(w.data_ptr<double>(), w.data_ptr<double>() + 9, r.virial.begin());
+    if (dict.contains(c10::IValue(std::string("atom_virial")))) {
+      const torch::Tensor av = output(dict, "atom_virial", 9 * n, path);
+      r.atom_virial.assign(av.data_ptr<double>(), av.data_ptr<double>() + 9 * n);
+    }
     return r;
   }
 };

@@ -203,6 +203,8 @@ void PairSchNet::settings(int narg, char **arg)
   }
   if (!failure.empty())
     error->all(FLERR, "pair_style schnet: cannot load model '{}': {}", path, failure);
+  const auto &outs = model_->metadata().outputs;
+  has_atom_virial_ = std::find(outs.begin(), outs.end(), "atom_virial") != outs.end();
 
   const zoo::Metadata &meta = model_->metadata();
   model_path_ = path;
@@ -342,9 +344,12 @@ double PairSchNet::init_one(int i, int j)
 void PairSchNet::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
-  if (vflag_atom || cvflag_atom)
-    error->all(FLERR, "pair_style schnet does not provide per-atom virials (compute stress/atom, "
-                      "centroid/stress/atom): the zoo runtime returns no per-pair gradients");
+  if (cvflag_atom)
+    error->all(FLERR, "pair_style schnet does not provide centroid per-atom virials "
+                      "(compute centroid/stress/atom); use compute stress/atom");
+  if (vflag_atom && !has_atom_virial_)
+    error->all(FLERR, "pair_style schnet: this artifact has no atom_virial output, so per-atom virials "
+                      "(compute stress/atom) are not available; re-export the model with `zoo export`");
 
   double **x = atom->x;
   double **f = atom->f;
@@ -501,5 +506,18 @@ void PairSchNet::compute(int eflag, int vflag)
     virial[3] += s * 0.5 * (W[1] + W[3]);
     virial[4] += s * 0.5 * (W[2] + W[6]);
     virial[5] += s * 0.5 * (W[5] + W[7]);
+  }
+  if (vflag_atom) {
+    // model atom k is LAMMPS atom order_[k] (ghosts too: compute stress/atom sums them into owners)
+    for (int k = 0; k < n_model_; ++k) {
+      const double *A = res.atom_virial.data() + 9 * k;
+      double *v = vatom[order_[k]];
+      v[0] += s * A[0];
+      v[1] += s * A[4];
+      v[2] += s * A[8];
+      v[3] += s * 0.5 * (A[1] + A[3]);
+      v[4] += s * 0.5 * (A[2] + A[6]);
+      v[5] += s * 0.5 * (A[5] + A[7]);
+    }
   }
 }

@@ -58,6 +58,7 @@ class PairSchNet : public Pair {
   std::vector<int> local_of_tag_;          // shift mode: atom ID -> owned index
   std::vector<int> slot_, hop_, order_;    // LAMMPS atom -> model slot, hop, model slot -> atom
   int n_model_ = 0;                        // atoms passed to the model (owned first)
+  bool has_atom_virial_ = false;           // artifact returns atom_virial (compute stress/atom)
 };
 
 }    // namespace LAMMPS_NS

@@ -60,7 +60,7 @@ def build_metadata(
     from zoo import __version__
 
     ckpt = checkpoint or {}
-    outputs = ["energy", "atom_energies", "forces", "virial"]
+    outputs = ["energy", "atom_energies", "forces", "virial", "atom_virial"]
     outputs += [p for p in model.heads if p in VECTOR_PROPERTIES and p == "dipole"]
     hyper = {
         "representation": copy.deepcopy(config.get("representation", {})),

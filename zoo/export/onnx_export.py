@@ -187,8 +187,10 @@ class TraceableModel(nn.Module):
         vectors = positions[idx_j] - positions[idx_i] + shifts
         g, (energy, (atom_energies, x)) = torch.func.grad_and_value(energy_fn, has_aux=True)(vectors)
         forces = scatter_sum(g, idx_i, n) - scatter_sum(g, idx_j, n)
-        virial = -(vectors[:, :, None] * g[:, None, :]).sum(0)
-        outs = [energy, atom_energies, forces, virial]
+        w = -(vectors[:, :, None] * g[:, None, :])
+        virial = w.sum(0)
+        atom_virial = 0.5 * (scatter_sum(w, idx_i, n) + scatter_sum(w, idx_j, n))
+        outs = [energy, atom_energies, forces, virial, atom_virial]
         if self.dipole_key is not None:
             outs.append(
                 self._dipole(self.model.heads[self.dipole_key], x.detach(), numbers, positions, weight)
@@ -283,7 +285,7 @@ def to_onnx(model: AtomisticModel, dtype: str = "float32") -> Any:
         "shifts": {0: n_pairs},
         "n_local": None,
     }
-    output_names = ["energy", "atom_energies", "forces", "virial"]
+    output_names = ["energy", "atom_energies", "forces", "virial", "atom_virial"]
     if traceable.dipole_key is not None:
         output_names.append("dipole")
     import logging

@@ -45,6 +45,8 @@ struct Result {
   std::vector<double> atom_energies; // eV, n_atoms entries (ghosts included)
   std::vector<double> forces;        // eV/Å, n_atoms * 3, row-major
   std::array<double, 9> virial{};    // eV, row-major 3x3, W = -sum_p r_p (x) dE/dr_p
+  std::vector<double> atom_virial;   // eV, n_atoms * 9 row-major 3x3 (sums to virial); empty when
+                                     // the artifact has no atom_virial output (older exports)
 };
 
 class Model {
