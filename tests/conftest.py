@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 from pathlib import Path
 
@@ -33,3 +34,27 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def answer_range(handler: http.server.BaseHTTPRequestHandler, body: bytes, allow_range: bool) -> bytes | None:
+    """Send the status line and headers for a GET of ``body`` that honours ``Range: bytes=N-`` (when
+    ``allow_range``), as the test HTTP servers on 127.0.0.1 do; returns the payload to write, or None
+    after answering 416 for a start beyond the end."""
+    start = 0
+    rng = handler.headers.get("Range")
+    if rng and allow_range:
+        start = int(rng.split("=")[1].split("-")[0])
+        if start >= len(body):
+            handler.send_response(416)
+            handler.send_header("Content-Range", f"bytes */{len(body)}")
+            handler.end_headers()
+            return None
+        handler.send_response(206)
+        handler.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+    else:
+        handler.send_response(200)
+    payload = body[start:]
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.send_header("Content-Type", "application/octet-stream")
+    handler.end_headers()
+    return payload

@@ -20,6 +20,7 @@ import ase.db
 import h5py
 import numpy as np
 import pytest
+from conftest import answer_range
 
 from zoo.data import AtomsDataset
 from zoo.data.units import HARTREE_TO_EV, KCAL_MOL_TO_EV
@@ -51,20 +52,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if body is None:
             self.send_error(404)
             return
-        start = 0
-        rng = self.headers.get("Range")
-        if rng and srv.ranges:
-            start = int(rng.split("=")[1].split("-")[0])
-            if start >= len(body):
-                self.send_error(416)
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        payload = body[start:]
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
+        payload = answer_range(self, body, srv.ranges)
+        if payload is None:
+            return
         cut = srv.cut_once.pop(url.path, None)
         try:
             self.wfile.write(payload if cut is None else payload[:cut])

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import answer_range
 from cpp_build import cmake_build  # noqa: F401  (pytest fixture: the shared C++ build)
 
 import zoo.pretrained as pretrained
@@ -196,23 +197,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         mode, body = parts[0], self.files[parts[1]]
         if mode == "corrupt":
             body = body[:100] + bytes([body[100] ^ 0xFF]) + body[101:]
-        start = 0
-        rng = self.headers.get("Range")
-        if rng and mode != "norange":
-            start = int(rng.split("=")[1].split("-")[0])
-            if start >= len(body):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        payload = body[start:]
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Content-Type", "application/octet-stream")
-        self.end_headers()
+        payload = answer_range(self, body, mode != "norange")
+        if payload is None:
+            return
         if mode == "truncate":  # half the body, then the connection drops
             self.wfile.write(payload[: len(payload) // 2])
             self.wfile.flush()
