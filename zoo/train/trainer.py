@@ -98,20 +98,20 @@ class Trainer:
         return model
 
     def _standardize_acsf(self, rep: ACSF, train_idx: np.ndarray) -> None:
-        from zoo.neighbors import neighbor_list
+        """Feature mean/std over (up to) 1,000 training structures, computed in float64."""
+        from zoo.neighbors import neighbor_list, pair_vectors
 
         sub = train_idx[: min(len(train_idx), 1000)]
-        loader = make_loader(self.dataset, sub, batch_size=100, shuffle=False)
+        loader = make_loader(self.dataset, sub, batch_size=100, shuffle=False, dtype=torch.float64)
+        rep.double()
         feats = []
-        for batch in loader:
-            b = to_device(batch, torch.device("cpu"), torch.float64)
+        for b in loader:
             ei, sh = neighbor_list(
                 b[keys.R], rep.cutoff, b[keys.cell], b[keys.pbc], b[keys.idx_m], b[keys.n_atoms]
             )
-            vec = b[keys.R][ei[1]] - b[keys.R][ei[0]] + sh
-            feats.append(rep.double().raw_features(b[keys.Z], vec, ei[0], ei[1]))
+            feats.append(rep.raw_features(b[keys.Z], pair_vectors(b[keys.R], ei, sh), ei[0], ei[1]))
+        rep.fit_standardization(torch.cat(feats))
         rep.float()
-        rep.fit_standardization(torch.cat(feats).float())
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict[str, Any]:
