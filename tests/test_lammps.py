@@ -72,8 +72,19 @@ def water():
     return lmp_tools.water_atoms(0)
 
 
-def _script(plugin, model, data, *, units="metal", boundary="p p p", extra_pre="", body="run 0",
-            pair_extra="", elements="O H", newton="on"):
+def _script(
+    plugin,
+    model,
+    data,
+    *,
+    units="metal",
+    boundary="p p p",
+    extra_pre="",
+    body="run 0",
+    pair_extra="",
+    elements="O H",
+    newton="on",
+):
     return f"""
 units {units}
 atom_style atomic
@@ -170,7 +181,8 @@ def test_hybrid_overlay_with_zbl(tmp_path, plugin, toy_artifact, water, mode):
     script = _script(plugin, toy_artifact, data.name).replace(
         f"pair_style schnet {toy_artifact} \npair_coeff * * O H",
         f"pair_style hybrid/overlay schnet {toy_artifact} mode {mode} zbl 0.4 0.5\n"
-        "pair_coeff * * schnet O H\npair_coeff 1 1 zbl 8 8\npair_coeff 1 2 zbl 8 1\npair_coeff 2 2 zbl 1 1")
+        "pair_coeff * * schnet O H\npair_coeff 1 1 zbl 8 8\npair_coeff 1 2 zbl 8 1\npair_coeff 2 2 zbl 1 1",
+    )
     assert "hybrid/overlay" in script
     proc = lmp_tools.run_lmp(script, tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -226,8 +238,10 @@ def test_three_interactions_two_ranks(tmp_path, plugin, water):
 def test_mpi_md_steps_match(tmp_path, plugin, toy_artifact, water):
     """20 MD steps with atoms migrating between 2 ranks give the trajectory of 1 rank."""
     big = water.repeat((2, 1, 1))
-    body = ("velocity all create 300 4928 mom yes rot yes dist gaussian loop geom\n"
-            "timestep 0.0005\nfix 1 all nve\nthermo 10\nrun 20")
+    body = (
+        "velocity all create 300 4928 mom yes rot yes dist gaussian loop geom\n"
+        "timestep 0.0005\nfix 1 all nve\nthermo 10\nrun 20"
+    )
     res = []
     for n in (1, 2):
         d = tmp_path / f"np{n}"
@@ -243,8 +257,10 @@ def test_mpi_md_steps_match(tmp_path, plugin, toy_artifact, water):
 def test_npt_same_in_shift_and_ghost_mode(tmp_path, plugin, toy_artifact, water):
     """fix npt uses the global virial every step: 30 steps give the same volume and energy whether the
     model sees periodic shifts (one rank) or owned + ghost atoms."""
-    body = ("velocity all create 300 4928 mom yes rot yes dist gaussian loop geom\n"
-            "timestep 0.0005\nfix 1 all npt temp 300 300 0.05 iso 1000 1000 0.5\nthermo 10\nrun 30")
+    body = (
+        "velocity all create 300 4928 mom yes rot yes dist gaussian loop geom\n"
+        "timestep 0.0005\nfix 1 all npt temp 300 300 0.05 iso 1000 1000 0.5\nthermo 10\nrun 30"
+    )
     res = {}
     for mode in ("shift", "ghost"):
         d = tmp_path / mode
@@ -288,8 +304,10 @@ run 200
     settled = t >= 0.025  # skip the first 50 steps: the toy model relaxes the DFT geometry violently
     slope = np.polyfit(t[settled], etot[settled], 1)[0] / n  # eV / atom / ps
     spread = (etot.max() - etot.min()) / n
-    print(f"\nNVE 192 atoms, 200 x 0.5 fs: drift {slope:.2e} eV/atom/ps (after 50 steps), "
-          f"max |E - E0| spread {spread:.2e} eV/atom, T_end {rows[-1, cols.index('Temp')]:.0f} K")
+    print(
+        f"\nNVE 192 atoms, 200 x 0.5 fs: drift {slope:.2e} eV/atom/ps (after 50 steps), "
+        f"max |E - E0| spread {spread:.2e} eV/atom, T_end {rows[-1, cols.index('Temp')]:.0f} K"
+    )
     assert abs(slope) < 5e-4
     assert spread < 2e-4
 
@@ -342,7 +360,8 @@ def test_bad_input_gives_clear_error(tmp_path, plugin, toy_artifact, water, case
 # ------------------------------------------------------------------------------ real exported models
 # one artifact per kind and dtype (the molecule/periodic/ghost goldens share their weights) + the water one
 GOLDEN = sorted((REPO / "export" / "golden").glob("*_periodic_*.pt")) + sorted(
-    (REPO / "export" / "golden").glob("schnet_water_*.pt"))
+    (REPO / "export" / "golden").glob("schnet_water_*.pt")
+)
 
 
 @pytest.mark.parametrize("artifact", GOLDEN, ids=[p.name for p in GOLDEN])
@@ -359,7 +378,8 @@ def test_golden_artifact_matches_python(tmp_path, plugin, artifact, water):
 
 
 GOLDEN_PERIODIC = sorted((REPO / "export" / "golden").glob("*_periodic_*.json")) + sorted(
-    (REPO / "export" / "golden").glob("schnet_water_*.json"))
+    (REPO / "export" / "golden").glob("schnet_water_*.json")
+)
 
 
 @pytest.mark.parametrize("mode", ["auto", "ghost"])

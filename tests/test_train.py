@@ -16,6 +16,7 @@ from zoo.cli import main
 from zoo.data.io import import_file
 from zoo.train.checkpoint import load_model, read_checkpoint
 from zoo.train.config import TrainConfig
+from zoo.train.step import predict
 from zoo.train.trainer import Trainer
 
 SMALL = {"n_atom_basis": 16, "n_interactions": 2, "n_rbf": 10, "progress": False}
@@ -170,3 +171,30 @@ def test_nan_coordinates_in_data_are_refused(tmp_path):
             tmp_path / "nan.h5", [{"Z": np.array([1, 1]), "R": r, "energy": 1.0}], {"energy": "eV"}
         )
     assert not (tmp_path / "nan.h5").exists()
+
+
+def test_atom_references_fitted_when_compositions_differ(shared_data, malonaldehyde_h5, tmp_path):
+    """QM9 U0 (total energies, -1e4 eV) starts near its target only with fitted per-element references."""
+    qm9 = import_file(
+        "asedb", shared_data / "samples" / "qm9_500_u0.db", tmp_path / "q.h5", units={"energy_U0": "eV"}
+    )
+    errors = {}
+    for mode in ("auto", "none"):
+        cfg = _cfg(qm9.path, tmp_path / mode, properties=["energy_U0"], n_train=300, atomrefs=mode)
+        trainer = Trainer(cfg)
+        model = trainer.build()
+        atomref = model.heads["energy_U0"].atomref[:, 0].double()
+        assert (atomref[[1, 6, 7, 8]].abs() > 10).all() if mode == "auto" else (atomref == 0).all()
+        batch = next(iter(trainer_loader(trainer)))
+        pred = predict(model, batch, ["energy_U0"], create_graph=False)["energy_U0"].detach()
+        errors[mode] = float((pred.double() - batch["energy_U0"].double()).abs().mean())
+    assert errors["auto"] < 2.0 < 50.0 < errors["none"], errors  # eV per molecule, untrained network
+    # one composition (an MD trajectory): nothing to fit, the per-atom mean carries the offset
+    model = Trainer(_cfg(malonaldehyde_h5, tmp_path / "md")).build()
+    assert (model.heads["energy"].atomref == 0).all()
+
+
+def trainer_loader(trainer: Trainer):
+    from zoo.data.loader import make_loader
+
+    return make_loader(trainer.dataset, trainer.split.train, 100, shuffle=False)

@@ -29,6 +29,12 @@ _TRAIN_OPTIONS: list[tuple[str, type, str]] = [
     ("lr_min", float, "smallest learning rate"),
     ("early_stopping", int, "epochs without improvement before training stops"),
     ("rho", float, "energy weight of the loss (forces get 1 - rho)"),
+    (
+        "atomrefs",
+        str,
+        "per-element references of summed properties: auto (fitted on the training split "
+        "when compositions differ), fit or none",
+    ),
     ("seed", int, "random seed (split, initialisation, shuffling)"),
     ("device", str, "auto, cpu or cuda"),
     ("num_workers", int, "data-loader worker processes"),

@@ -39,6 +39,9 @@ class TrainConfig:
     lr_min: float = 1e-6
     early_stopping: int = 20
     rho: float = 0.01  # weight of the energy loss; forces get 1 - rho
+    # per-element references of summed properties: "auto" fits them by least squares over the training
+    # split when its structures differ in composition (QM9, ANI-1, materials), "fit" always, "none" never
+    atomrefs: str = "auto"
     seed: int = 42
     device: str = "auto"
     num_workers: int = 0
@@ -85,6 +88,8 @@ class TrainConfig:
                 raise ZooError(f"{name.replace('_', '-')} must be at least 1")
         if self.threads < 0:
             raise ZooError(f"threads must be >= 0, got {self.threads}")
+        if self.atomrefs not in ("auto", "fit", "none"):
+            raise ZooError(f"atomrefs must be auto, fit or none, not {self.atomrefs!r}")
         if not 0.0 <= self.rho <= 1.0:
             raise ZooError(f"rho must lie in [0, 1], got {self.rho}")
 

@@ -19,7 +19,7 @@ from zoo.data import keys
 from zoo.data.dataset import AtomsDataset
 from zoo.data.loader import make_loader, set_epoch
 from zoo.data.splits import create_splits, load_splits
-from zoo.data.stats import per_atom_stats
+from zoo.data.stats import composition, fit_atomrefs, per_atom_stats
 from zoo.errors import ZooError
 from zoo.heads import Atomwise
 from zoo.model import DERIVED_PROPERTIES, AtomisticModel, build_model
@@ -86,16 +86,28 @@ class Trainer:
         train_idx = self.split.train
         for name, head in model.heads.items():
             if isinstance(head, Atomwise):
-                mean, std = per_atom_stats(self.dataset, name, train_idx)
+                refs = self._atomrefs(name, head, train_idx)
+                mean, std = per_atom_stats(self.dataset, name, train_idx, atomrefs=refs)
                 if name == model.energy_key and "forces" in self.cfg.properties:
                     # with forces, the output scale is set by their RMS (eV/Å x 1 Å): the spread of
                     # per-atom energies across an MD trajectory is far smaller than the forces' scale
                     std = float(np.sqrt(np.mean(self.dataset.get_property("forces", train_idx) ** 2)))
+                if refs is not None:
+                    head.atomref[:, 0] = torch.as_tensor(refs, dtype=head.atomref.dtype)
                 head.mean.fill_(float(mean))
                 head.std.fill_(float(std) if std > 0 else 1.0)
         if isinstance(model.representation, ACSF):
             self._standardize_acsf(model.representation, train_idx)
         return model
+
+    def _atomrefs(self, name: str, head: Atomwise, train_idx: np.ndarray) -> np.ndarray | None:
+        """Least-squares per-element references of a summed scalar property, or None (see TrainConfig)."""
+        if self.cfg.atomrefs == "none" or head.aggregation != "sum" or head.n_out != 1:
+            return None
+        one_composition = np.unique(composition(self.dataset, train_idx), axis=0).shape[0] < 2
+        if self.cfg.atomrefs == "auto" and one_composition:
+            return None  # one composition (an MD trajectory): the per-atom mean already is the reference
+        return fit_atomrefs(self.dataset, name, train_idx)
 
     def _standardize_acsf(self, rep: ACSF, train_idx: np.ndarray) -> None:
         """Feature mean/std over (up to) 1,000 training structures, computed in float64."""
