@@ -34,7 +34,7 @@ from zoo.export.torchscript import DTYPES, atomic_write
 from zoo.heads import Atomwise, DipoleMoment, ElementalMLP, _PlainMLP
 from zoo.model import AtomisticModel
 from zoo.nn import ACSF, SchNet
-from zoo.nn.blocks import scatter_sum
+from zoo.nn.blocks import gaussian, scatter_sum
 
 OPSET = 18
 INPUT_NAMES = ["positions", "numbers", "edge_index", "shifts", "n_local"]
@@ -80,9 +80,7 @@ def acsf_features(
     fc = rep.cutoff_fn(r)
     el = rep.elem_index[numbers]
     zj = numbers[idx_j].to(r.dtype)
-    g2 = (
-        torch.exp(rep.coef_r.to(torch.float64) * (r[:, None] - rep.mu_r.to(torch.float64)) ** 2) * fc[:, None]
-    )
+    g2 = gaussian(rep.coef_r.to(torch.float64) * (r[:, None] - rep.mu_r.to(torch.float64)) ** 2) * fc[:, None]
     if rep.weighted:
         rad = scatter_sum(g2 * zj[:, None], idx_i, n_atoms)
     else:
@@ -92,7 +90,7 @@ def acsf_features(
     zetas, lambdas, first, second = static if static is not None else acsf_static(rep)
     max_n = int(max(zetas))
     u = vectors / r[:, None]
-    h = torch.exp(rep.coef_a.to(torch.float64) * (r * r)[:, None]) * fc[:, None]  # (P, A)
+    h = gaussian(rep.coef_a.to(torch.float64) * (r * r)[:, None]) * fc[:, None]  # (P, A)
     if rep.weighted:
         h = h * zj[:, None]
         groups = h[:, None, :]  # (P, 1, A)

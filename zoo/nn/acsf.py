@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from zoo.errors import ModelError
-from zoo.nn.blocks import CosineCutoff, scatter_sum
+from zoo.nn.blocks import CosineCutoff, gaussian, scatter_sum
 
 
 def _grid(n: int, start: float, stop: float, centered: bool) -> tuple[Tensor, Tensor]:
@@ -117,7 +117,7 @@ class ACSF(nn.Module):
         el = self.elem_index[numbers]
 
         # radial
-        g2 = torch.exp(self.coef_r * (r[:, None] - self.mu_r) ** 2) * fc[:, None]  # (P, n_radial)
+        g2 = gaussian(self.coef_r * (r[:, None] - self.mu_r) ** 2) * fc[:, None]  # (P, n_radial)
         if self.weighted:
             rad = scatter_sum(g2 * numbers[idx_j].to(g2.dtype)[:, None], idx_i, n_atoms)
         else:
@@ -142,7 +142,7 @@ class ACSF(nn.Module):
             rjk = torch.linalg.vector_norm(vectors[q] - vectors[p], dim=1)
             radial = radial + rjk**2
             cut = cut * self.cutoff_fn(rjk)
-        gauss = torch.exp(self.coef_a * radial[:, None]) * cut[:, None]  # (T, n_angular)
+        gauss = gaussian(self.coef_a * radial[:, None]) * cut[:, None]  # (T, n_angular)
         base = 1.0 + self.lambdas[None, :] * cos[:, None]  # (T, 2)
         ang = (2.0 ** (1.0 - self.zetas))[None, :, None] * base[:, None, :] ** self.zetas[None, :, None]
         g4 = (gauss[:, :, None, None] * ang[:, None, :, :]).flatten(1)  # (T, n_angular*n_zeta*2)
