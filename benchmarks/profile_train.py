@@ -63,7 +63,7 @@ def profile_train(steps: int, rows: int) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
 
 
-def profile_calc(steps: int, rows: int) -> None:
+def profile_calc(steps: int, rows: int, shapes: bool = False) -> None:
     from ase import Atoms
 
     from zoo.ase import ZooCalculator
@@ -92,10 +92,10 @@ def profile_calc(steps: int, rows: int) -> None:
         call()
     ms = 1000 * (time.perf_counter() - t) / steps
     print(f"calculator call (1,536 atoms) without profiler: {ms:.1f} ms")
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=shapes) as prof:
         for _ in range(steps):
             call()
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+    print(prof.key_averages(group_by_input_shape=shapes).table(sort_by="self_cpu_time_total", row_limit=rows))
 
 
 def main() -> None:
@@ -104,13 +104,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--rows", type=int, default=25)
+    ap.add_argument("--shapes", action="store_true", help="calc: group operators by input shapes")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     if args.what in ("train", "both"):
         profile_train(args.steps, args.rows)
     if args.what in ("calc", "both"):
-        profile_calc(args.steps, args.rows)
+        profile_calc(args.steps, args.rows, args.shapes)
 
 
 if __name__ == "__main__":

@@ -229,3 +229,26 @@ def test_atom_virial_sums_to_virial(shared_data):
     out = energy_forces(model, pos[:24], z[:24], box, [True] * 3)
     assert out["atom_virial"].shape == (24, 3, 3)
     torch.testing.assert_close(out["atom_virial"].sum(0), out["virial"], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["schnet", "acsf"])
+def test_pair_order_does_not_change_results(kind, shared_data):
+    """A mirror-ordered list (zoo.neighbors, the C++ runtime) takes SchNet's half-pair path; the same
+    pairs in any other order (LAMMPS) give the same numbers to float64 rounding."""
+    from zoo.model import is_mirror_ordered
+
+    pos, z, box = _water_cell(shared_data)
+    model = small_model(kind, species=(1, 8), cutoff=3.5)
+    pos_t = torch.as_tensor(pos, dtype=torch.float64)
+    edge, shifts = neighbor_list(pos_t, model.cutoff, torch.as_tensor(box), torch.tensor([True] * 3))
+    perm = torch.randperm(edge.shape[1], generator=torch.Generator().manual_seed(0))
+    assert is_mirror_ordered(edge, shifts) and not is_mirror_ordered(edge[:, perm], shifts[perm])
+    assert not is_mirror_ordered(edge[:, :-1], shifts[:-1])
+    bad = shifts.clone()
+    bad[-1, 0] += 1.0  # right atoms, wrong image
+    assert not is_mirror_ordered(edge, bad)
+    artifact = ArtifactModule(model)
+    ref = artifact(pos_t, torch.as_tensor(z), edge, shifts, len(z))
+    out = artifact(pos_t, torch.as_tensor(z), edge[:, perm], shifts[perm], len(z))
+    for key in ("energy", "atom_energies", "forces", "virial", "atom_virial"):
+        torch.testing.assert_close(out[key], ref[key], rtol=1e-10, atol=1e-10)

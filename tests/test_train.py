@@ -198,3 +198,19 @@ def trainer_loader(trainer: Trainer):
     from zoo.data.loader import make_loader
 
     return make_loader(trainer.dataset, trainer.split.train, 100, shuffle=False)
+
+
+def test_dipole_magnitude_data_train_the_norm(shared_data, tmp_path, capsys):
+    """QM9 gives |mu| per molecule: the dipole head then predicts |mu| of its vector (SchNetPack's
+    predict_magnitude), trains, evaluates and reloads from the checkpoint."""
+    qm9 = import_file("asedb", shared_data / "samples" / "qm9_20_allprops.db", tmp_path / "q.h5")
+    cfg = _cfg(qm9.path, tmp_path / "run", properties=["dipole_moment"], n_train=14, n_val=4, epochs=2)
+    trainer = Trainer(cfg)
+    trainer.fit()
+    model, ckpt = load_model(tmp_path / "run" / "best.ckpt")
+    assert ckpt["config"]["head"]["dipole_magnitude"] is True
+    batch = next(iter(trainer_loader(trainer)))
+    mu = predict(model, batch, ["dipole_moment"], create_graph=False)["dipole_moment"]
+    assert mu.shape == batch["dipole_moment"].shape and bool((mu >= 0).all())
+    assert main(["eval", str(tmp_path / "run" / "best.ckpt"), "--data", str(qm9.path), "--json"]) == 0
+    assert "dipole_moment" in capsys.readouterr().out

@@ -89,7 +89,8 @@ class _PlainMLP(nn.Module):
 
 
 class DipoleMoment(nn.Module):
-    """mu = sum_i q_i (R_i - R_com) with latent charges q_i, corrected to a neutral molecule."""
+    """mu = sum_i q_i (R_i - R_com) with latent charges q_i, corrected to a neutral molecule; with
+    ``magnitude`` it returns |mu| (for data that give only the magnitude, as QM9's mu does)."""
 
     def __init__(
         self,
@@ -98,8 +99,10 @@ class DipoleMoment(nn.Module):
         n_layers: int = 2,
         species: list[int] | None = None,
         total_charge: float = 0.0,
+        magnitude: bool = False,
     ) -> None:
         super().__init__()
+        self.magnitude = magnitude
         self.net = (
             ElementalMLP(species, n_in, 1, n_hidden, n_layers)
             if species is not None
@@ -125,6 +128,8 @@ class DipoleMoment(nn.Module):
         mass = scatter_sum(m[:, None], idx_m, n_structures)
         com = scatter_sum(positions * m[:, None], idx_m, n_structures) / mass.clamp(min=1e-12)
         mu = scatter_sum(q[:, None] * (positions - com[idx_m]), idx_m, n_structures)
+        if self.magnitude:
+            return torch.linalg.vector_norm(mu, dim=1), q
         return mu, q
 
 

@@ -106,6 +106,21 @@ class AtomisticModel(nn.Module):
         return out
 
 
+def is_mirror_ordered(edge_index: Tensor, shifts: Tensor) -> bool:
+    """Whether pair p + P/2 is pair p seen from its other atom, (j, i, -shift), for every p < P/2 (the
+    order of zoo.neighbors lists and of the C++ runtime's). SchNet then evaluates its filters on half of
+    the pairs; any other order is evaluated pair by pair, with the same result up to rounding."""
+    n_pairs = edge_index.shape[1]
+    if n_pairs == 0 or n_pairs % 2 == 1:
+        return False
+    half = n_pairs // 2
+    return (
+        torch.equal(edge_index[0, half:], edge_index[1, :half])
+        and torch.equal(edge_index[1, half:], edge_index[0, :half])
+        and torch.equal(shifts[half:], -shifts[:half])
+    )
+
+
 class ArtifactModule(nn.Module):
     """The exported call signature (export/SPEC.md): one structure, caller's pairs, ghosts after n_local."""
 
@@ -120,7 +135,8 @@ class ArtifactModule(nn.Module):
         idx_m = torch.zeros(n, dtype=torch.long, device=positions.device)
         weight = (torch.arange(n, device=positions.device) < n_local).to(positions.dtype)
         # forces need autograd: callers must not run this under torch.no_grad()/inference_mode
-        out = self.model(numbers, positions, edge_index, shifts, idx_m, 1, weight, True, True, False)
+        mirror = is_mirror_ordered(edge_index, shifts)
+        out = self.model(numbers, positions, edge_index, shifts, idx_m, 1, weight, True, True, False, mirror)
         result: dict[str, Tensor] = {}
         for key, value in out.items():
             per_atom = key == "atom_energies" or key == "forces" or key == "atom_virial"
@@ -179,7 +195,13 @@ def build_model(config: dict[str, Any]) -> AtomisticModel:
         if prop in DERIVED_PROPERTIES:
             continue
         if prop in VECTOR_PROPERTIES:
-            heads[prop] = DipoleMoment(n_in, hidden, head_cfg["n_layers"], species if elemental else None)
+            heads[prop] = DipoleMoment(
+                n_in,
+                hidden,
+                head_cfg["n_layers"],
+                species if elemental else None,
+                magnitude=bool(head_cfg.get("dipole_magnitude", False)),
+            )
         else:
             heads[prop] = Atomwise(
                 n_in, 1, head_cfg["aggregation"], hidden, head_cfg["n_layers"], species if elemental else None

@@ -99,6 +99,28 @@ int64_t floor_div(int64_t a, int64_t b) {
   return q;
 }
 
+// Of the two periodic images t and -t of an atom's own pair, the one kept before mirroring.
+bool lexicographically_positive(double s0, double s1, double s2) {
+  if (s0 != 0.0) return s0 > 0.0;
+  if (s1 != 0.0) return s1 > 0.0;
+  return s2 > 0.0;
+}
+
+// `out` holds one of each pair of mirror images (i <= j); append (j, i, -shift) for each, in the same
+// order: pair p + P/2 is pair p seen from its other atom (the order zoo.neighbors produces, which lets
+// an artifact evaluate SchNet filters once per unordered pair, export/SPEC.md).
+void append_mirrors(PairList& out) {
+  const std::size_t half = out.i.size();
+  out.i.resize(2 * half);
+  out.j.resize(2 * half);
+  out.shifts.resize(6 * half);
+  for (std::size_t p = 0; p < half; ++p) {
+    out.i[half + p] = out.j[p];
+    out.j[half + p] = out.i[p];
+    for (std::size_t d = 0; d < 3; ++d) out.shifts[3 * (half + p) + d] = -out.shifts[3 * p + d];
+  }
+}
+
 }  // namespace
 
 void neighbor_list(const double* positions, int64_t n, const std::array<double, 9>& cell,
@@ -278,13 +300,16 @@ void neighbor_list(const double* positions, int64_t n, const std::array<double, 
                   const double d2 = dx * dx + dy * dy + dz * dz;
                   if (d2 >= rc2 || (zero_image && p == q)) continue;
                   const int64_t aj = sorted[q];
+                  if (aj < ai) continue;  // the mirror (aj, ai) is found from aj's side
                   const double* wj = &ws[3 * q];
+                  // shift in terms of the caller's (unwrapped) positions: (img + w_i - w_j) . H
+                  const double s0 = t[0] + wi[0] - wj[0], s1 = t[1] + wi[1] - wj[1], s2 = t[2] + wi[2] - wj[2];
+                  if (aj == ai && !lexicographically_positive(s0, s1, s2)) continue;  // image -t of t
                   out.i.push_back(ai);
                   out.j.push_back(aj);
-                  // shift in terms of the caller's (unwrapped) positions: (img + w_i - w_j) . H
-                  out.shifts.push_back(t[0] + wi[0] - wj[0]);
-                  out.shifts.push_back(t[1] + wi[1] - wj[1]);
-                  out.shifts.push_back(t[2] + wi[2] - wj[2]);
+                  out.shifts.push_back(s0);
+                  out.shifts.push_back(s1);
+                  out.shifts.push_back(s2);
                   if (d2 < min_d2) {
                     min_d2 = d2;
                     out.min_i = ai;
@@ -297,6 +322,7 @@ void neighbor_list(const double* positions, int64_t n, const std::array<double, 
         }
       }
   out.min_distance = std::isfinite(min_d2) ? std::sqrt(min_d2) : 0.0;
+  append_mirrors(out);
 }
 
 void neighbor_list_brute_force(const double* positions, int64_t n,

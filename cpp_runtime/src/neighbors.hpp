@@ -8,7 +8,8 @@
 
 namespace zoo::detail {
 
-/// Directed pairs (both i->j and j->i) with r_ij = x[j] - x[i] + shift < cutoff.
+/// Directed pairs (both i->j and j->i) with r_ij = x[j] - x[i] + shift < cutoff. neighbor_list returns
+/// them mirror-ordered: pair p + P/2 is (j_p, i_p, -shift_p).
 struct PairList {
   std::vector<int64_t> i;
   std::vector<int64_t> j;

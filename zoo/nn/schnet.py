@@ -82,17 +82,19 @@ class SchNet(nn.Module):
         # the filters of all blocks at once: they depend on the distances only. First layers in one
         # matrix product, one activation, second layers in one batched product (blocks x pairs x F),
         # then one multiplication by the cutoff.
-        w1 = [block.filter_net[0].weight for block in self.interactions]
-        b1 = [block.filter_net[0].bias for block in self.interactions]
-        w2 = [block.filter_net[2].weight.t() for block in self.interactions]
-        b2 = [block.filter_net[2].bias for block in self.interactions]
-        n_blocks = len(w1)
-        # a batched product rather than linear/addmm: TorchScript's symbolic gradient of linear/addmm
-        # also forms the weight gradient (pairs x 6F x n_rbf) even for frozen weights (artifacts)
-        first = torch.baddbmm(torch.cat(b1, 0)[None, None, :], self.rbf(r)[None], torch.cat(w1, 0).t()[None])
-        hidden = self.interactions[0].filter_net[1](first[0])
-        hidden = hidden.view(r.shape[0], n_blocks, -1).transpose(0, 1)  # (blocks, pairs, F)
-        filters = torch.baddbmm(torch.stack(b2)[:, None, :], hidden, torch.stack(w2))
+        w1 = torch.stack([block.filter_net[0].weight.t() for block in self.interactions])  # (B, n_rbf, F)
+        b1 = torch.stack([block.filter_net[0].bias for block in self.interactions])
+        w2 = torch.stack([block.filter_net[2].weight.t() for block in self.interactions])  # (B, F, F)
+        # ssp(h) W2 + b2 = softplus(h) W2 + (b2 - ln2 * column sums of W2): no pass over pairs x F for
+        # the shift (equal up to rounding)
+        shift = self.interactions[0].filter_net[1].shift
+        b2 = torch.stack([block.filter_net[2].bias for block in self.interactions]) - shift * w2.sum(1)
+        rbf = self.rbf(r)
+        # batched products (blocks x pairs x F), laid out so that nothing is transposed or copied; and
+        # batched rather than linear/addmm: TorchScript's symbolic gradient of linear/addmm also forms
+        # the weight gradient (pairs x F x n_rbf) even for frozen weights (artifacts)
+        first = torch.baddbmm(b1[:, None, :], rbf[None].expand(w1.shape[0], -1, -1), w1)
+        filters = torch.baddbmm(b2[:, None, :], nn.functional.softplus(first), w2)
         # unbind, not filters[k]: the backward of k = 0..5 selections would build six zero-filled
         # (blocks, pairs, F) gradients and add them up; unbind's backward stacks the six once
         per_block = (filters * rcut[None, :, None]).unbind(0)

@@ -22,7 +22,7 @@ from zoo.data.splits import create_splits, load_splits
 from zoo.data.stats import composition, fit_atomrefs, per_atom_stats
 from zoo.errors import ZooError
 from zoo.heads import Atomwise
-from zoo.model import DERIVED_PROPERTIES, AtomisticModel, build_model
+from zoo.model import DERIVED_PROPERTIES, VECTOR_PROPERTIES, AtomisticModel, build_model
 from zoo.nn import ACSF
 from zoo.train.checkpoint import load_model, read_checkpoint, save_checkpoint
 from zoo.train.config import TrainConfig
@@ -80,9 +80,23 @@ class Trainer:
         if "stress" in self.cfg.properties and "energy" not in self.cfg.properties:
             raise ZooError("training on stress needs 'energy' among the properties")
 
+    def model_config(self) -> dict[str, Any]:
+        """The configuration of the model for this data (stored in checkpoints)."""
+        cfg = self.cfg.model_config(self.dataset.elements)
+        # a dipole given as a magnitude per structure (QM9's mu) is fitted by |mu| of the predicted vector
+        magnitude = [
+            p for p in self.cfg.properties if p in VECTOR_PROPERTIES and self._values_per_structure(p) == 1
+        ]
+        if magnitude:
+            cfg["head"]["dipole_magnitude"] = True
+        return cfg
+
+    def _values_per_structure(self, prop: str) -> int:
+        return int(np.prod(self.dataset.get_property(prop, np.arange(1)).shape[1:], dtype=np.int64))
+
     def build(self) -> AtomisticModel:
         torch.manual_seed(self.cfg.seed)
-        model = build_model(self.cfg.model_config(self.dataset.elements))
+        model = build_model(self.model_config())
         train_idx = self.split.train
         for name, head in model.heads.items():
             if isinstance(head, Atomwise):
@@ -231,7 +245,7 @@ class Trainer:
         self, model: AtomisticModel, optimizer: Any, scheduler: Any, state: dict[str, Any]
     ) -> dict[str, Any]:
         return {
-            "config": self.cfg.model_config(model.species),
+            "config": self.model_config(),
             "train_config": self.cfg.to_dict(),
             "dtype": "float64" if self.dtype == torch.float64 else "float32",
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
