@@ -46,6 +46,38 @@ using namespace LAMMPS_NS;
 
 namespace {
 
+// The pair lists built below hold both directions of every pair. Reorder them so that pair p + P/2 is
+// pair p seen from its other atom (j, i, -shift): the artifact detects that order and evaluates SchNet's
+// filter network once per unordered pair (export/SPEC.md). Keeps i < j (for i == j, a periodic image of
+// the atom itself, the image with the lexicographically positive shift) and appends the mirrors.
+void mirror_order(std::vector<int64_t> &pi, std::vector<int64_t> &pj, std::vector<double> &shift)
+{
+  const bool shifted = !shift.empty();
+  auto positive = [&](size_t p) {
+    for (int d = 0; d < 3; ++d)
+      if (shift[3 * p + d] != 0.0) return shift[3 * p + d] > 0.0;
+    return false;
+  };
+  size_t half = 0;
+  for (size_t p = 0; p < pi.size(); ++p) {
+    if (pi[p] > pj[p] || (pi[p] == pj[p] && !(shifted && positive(p)))) continue;
+    pi[half] = pi[p];
+    pj[half] = pj[p];
+    if (shifted)
+      for (int d = 0; d < 3; ++d) shift[3 * half + d] = shift[3 * p + d];
+    ++half;
+  }
+  pi.resize(2 * half);
+  pj.resize(2 * half);
+  if (shifted) shift.resize(6 * half);
+  for (size_t p = 0; p < half; ++p) {
+    pi[half + p] = pj[p];
+    pj[half + p] = pi[p];
+    if (shifted)
+      for (int d = 0; d < 3; ++d) shift[3 * (half + p) + d] = -shift[3 * p + d];
+  }
+}
+
 // eV -> kcal/mol (units real). 1 eV = 23.0605478 kcal/mol (CODATA 2018, thermochemical calorie).
 constexpr double EV_TO_KCAL_PER_MOL = 23.060548;
 
@@ -466,6 +498,8 @@ void PairSchNet::compute(int eflag, int vflag)
     }
     n_model_ = (int) order_.size();
   }
+
+  mirror_order(pair_i_, pair_j_, shift_);
 
   pos_.resize(3 * (size_t) n_model_);
   num_.resize(n_model_);
