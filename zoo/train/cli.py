@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, typ, help_ in _TRAIN_OPTIONS:
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_)
     p.add_argument("--float64", action="store_true", default=None, help="train in double precision")
+    p.add_argument(
+        "--tf32", action="store_true", default=None, help="CUDA: TF32 matrix products (faster, less precise)"
+    )
     p.add_argument("--resume", action="store_true", default=None, help="continue from OUTPUT/last.ckpt")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     p.set_defaults(func=_train)
@@ -79,7 +82,7 @@ def _train(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {
         name: getattr(args, name) for name, _, _ in _TRAIN_OPTIONS if getattr(args, name) is not None
     }
-    for flag in ("float64", "resume", "progress"):
+    for flag in ("float64", "tf32", "resume", "progress"):
         if getattr(args, flag) is not None:
             overrides[flag] = getattr(args, flag)
     if args.config:

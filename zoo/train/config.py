@@ -47,6 +47,7 @@ class TrainConfig:
     num_workers: int = 0
     threads: int = 0  # torch intra-op CPU threads; 0 keeps torch's default
     float64: bool = False
+    tf32: bool = False  # CUDA: TF32 tensor-core matmuls (faster; ~1e-3 relative rounding in products)
     split_file: str | None = None
     resume: bool = False
     progress: bool = True

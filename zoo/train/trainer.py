@@ -41,6 +41,8 @@ class Trainer:
         self.rank, self.world = _init_distributed()
         self.device = _device(cfg.device, self.rank)
         self.dtype = torch.float64 if cfg.float64 else torch.float32
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = bool(cfg.tf32)
         self.out = Path(cfg.output)
         self.dataset = AtomsDataset(cfg.data)
         self._check_data()
