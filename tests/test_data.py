@@ -377,6 +377,9 @@ def test_collate_and_in_memory_batches_agree() -> None:
         assert set(fast) == set(batch)
         for k in batch:
             torch.testing.assert_close(fast[k], batch[k], rtol=0, atol=0)
+    for preload in (True, False):  # both loaders refuse indices outside the file
+        with pytest.raises(DataError, match="Split indices fall outside"):
+            make_loader(ds, np.array([0, len(ds)]), batch_size=2, preload=preload)
     mixed = [
         {"Z": np.array([1, 8]), "R": np.zeros((2, 3)), "energy": 1.0},
         {"Z": np.array([6]), "R": np.ones((1, 3)), "energy": 2.0},

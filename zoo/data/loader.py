@@ -66,6 +66,14 @@ def collate(
     return batch
 
 
+def split_indices(dataset: AtomsDataset, indices: Sequence[int] | np.ndarray | None) -> np.ndarray:
+    """``indices`` as a 1-D int64 array (all structures for None), checked against the dataset's size."""
+    idx = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
+    if idx.size and (idx.min() < 0 or idx.max() >= len(dataset)):
+        raise DataError(f"Split indices fall outside {dataset.path} with {len(dataset)} structures.")
+    return idx
+
+
 class InMemorySplit(Dataset):
     """Structures ``indices`` of an `AtomsDataset` held in memory as flat tensors.
 
@@ -81,9 +89,7 @@ class InMemorySplit(Dataset):
         dtype: torch.dtype | None = None,
     ) -> None:
         dtype = dtype or torch.get_default_dtype()
-        idx = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
-        if idx.size and (idx.min() < 0 or idx.max() >= len(dataset)):
-            raise DataError(f"Split indices fall outside {dataset.path} with {len(dataset)} structures.")
+        idx = split_indices(dataset, indices)
         props = dataset.available_properties if properties is None else list(properties)
         arrays = dataset.read_arrays(props)
         offsets = dataset.offsets
@@ -144,7 +150,7 @@ class LazySplit(Dataset):
         dtype: torch.dtype | None = None,
     ) -> None:
         self.dataset = dataset
-        self.indices = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64)
+        self.indices = split_indices(dataset, indices)
         self.properties = dataset.available_properties if properties is None else list(properties)
         self.per_atom = frozenset(p for p in self.properties if dataset.is_per_atom(p))
         self.dtype = dtype or torch.get_default_dtype()
