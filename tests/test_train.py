@@ -214,3 +214,7 @@ def test_dipole_magnitude_data_train_the_norm(shared_data, tmp_path, capsys):
     assert mu.shape == batch["dipole_moment"].shape and bool((mu >= 0).all())
     assert main(["eval", str(tmp_path / "run" / "best.ckpt"), "--data", str(qm9.path), "--json"]) == 0
     assert "dipole_moment" in capsys.readouterr().out
+    # an artifact serves energies and forces: a dipole-only model is refused with one clear message
+    assert main(["export", str(tmp_path / "run" / "best.ckpt"), "-o", str(tmp_path / "m.pt")]) != 0
+    assert "needs a scalar energy property" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()

@@ -17,6 +17,7 @@ from zoo.export.artifact import Artifact, load_artifact, read_metadata
 from zoo.export.checksum import onnx_weights_sha256, torchscript_weights_sha256
 from zoo.export.metadata import FORMAT_MAJOR, FORMAT_VERSION, build_metadata
 from zoo.export.torchscript import save_torchscript, script_artifact
+from zoo.heads import Atomwise
 from zoo.model import AtomisticModel
 
 __all__ = [
@@ -57,6 +58,12 @@ def export_model(
         raise ArtifactError(f"unknown export format {fmt!r}; choose torchscript or onnx")
     if dtype not in ("float32", "float64"):
         raise ArtifactError(f"dtype must be float32 or float64, not {dtype!r}")
+    energy_head = model.heads[model.energy_key]
+    if not isinstance(energy_head, Atomwise) or energy_head.n_out != 1:
+        raise ArtifactError(
+            f"this model predicts only {', '.join(model.heads)}: an artifact serves an energy with its "
+            "forces (export/SPEC.md), so the model needs a scalar energy property to be exported"
+        )
     meta = build_metadata(model, config, dtype, fmt, checkpoint, source, created)
     if fmt == "torchscript":
         return save_torchscript(script_artifact(model, dtype), out, meta)
