@@ -404,6 +404,21 @@ void PairSchNet::compute(int eflag, int vflag)
   pair_i_.clear();
   pair_j_.clear();
   shift_.clear();
+  // fn(i, j) for the first `count` atoms of the neighbour list and their neighbours j with r < cutoff
+  auto for_each_pair = [&](int count, auto &&fn) {
+    const int *ilist = list->ilist;
+    for (int ii = 0; ii < count; ++ii) {
+      const int i = ilist[ii];
+      const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
+      const int *jlist = firstneigh[i];
+      const int jnum = numneigh[i];
+      for (int jj = 0; jj < jnum; ++jj) {
+        const int j = jlist[jj] & NEIGHMASK;
+        const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
+        if (dx * dx + dy * dy + dz * dz < cutsq_model) fn(i, j);
+      }
+    }
+  };
 
   if (use_shifts_) {
     // one rank: ghost j is an image of owned atom owner(j) (same atom ID)
@@ -412,51 +427,28 @@ void PairSchNet::compute(int eflag, int vflag)
     for (int i = 0; i < nlocal; ++i) maxtag = std::max(maxtag, tag[i]);
     local_of_tag_.assign((size_t) maxtag + 1, -1);
     for (int i = 0; i < nlocal; ++i) local_of_tag_[tag[i]] = i;
-    const int inum = list->inum;
-    const int *ilist = list->ilist;
-    for (int ii = 0; ii < inum; ++ii) {
-      const int i = ilist[ii];
-      const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
-      const int *jlist = firstneigh[i];
-      const int jnum = numneigh[i];
-      for (int jj = 0; jj < jnum; ++jj) {
-        const int j = jlist[jj] & NEIGHMASK;
-        const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
-        if (dx * dx + dy * dy + dz * dz >= cutsq_model) continue;
-        int o = j;
-        if (j >= nlocal) {
-          o = (tag[j] <= maxtag) ? local_of_tag_[tag[j]] : -1;
-          if (o < 0)
-            error->one(FLERR, "pair_style schnet mode shift: ghost atom {} has no owned image on this "
-                              "rank (use mode ghost)", tag[j]);
-        }
-        pair_i_.push_back(i);
-        pair_j_.push_back(o);
-        shift_.push_back(x[j][0] - x[o][0]);
-        shift_.push_back(x[j][1] - x[o][1]);
-        shift_.push_back(x[j][2] - x[o][2]);
+    for_each_pair(list->inum, [&](int i, int j) {
+      int o = j;
+      if (j >= nlocal) {
+        o = (tag[j] <= maxtag) ? local_of_tag_[tag[j]] : -1;
+        if (o < 0)
+          error->one(FLERR, "pair_style schnet mode shift: ghost atom {} has no owned image on this "
+                            "rank (use mode ghost)", tag[j]);
       }
-    }
+      pair_i_.push_back(i);
+      pair_j_.push_back(o);
+      shift_.push_back(x[j][0] - x[o][0]);
+      shift_.push_back(x[j][1] - x[o][1]);
+      shift_.push_back(x[j][2] - x[o][2]);
+    });
     n_model_ = nlocal;
     order_.resize(nlocal);
     for (int i = 0; i < nlocal; ++i) order_[i] = i;
   } else if (!prune_) {
-    const int ntot = list->inum + list->gnum;
-    const int *ilist = list->ilist;
-    for (int ii = 0; ii < ntot; ++ii) {
-      const int i = ilist[ii];
-      const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
-      const int *jlist = firstneigh[i];
-      const int jnum = numneigh[i];
-      for (int jj = 0; jj < jnum; ++jj) {
-        const int j = jlist[jj] & NEIGHMASK;
-        const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
-        if (dx * dx + dy * dy + dz * dz < cutsq_model) {
-          pair_i_.push_back(i);
-          pair_j_.push_back(j);
-        }
-      }
-    }
+    for_each_pair(list->inum + list->gnum, [&](int i, int j) {
+      pair_i_.push_back(i);
+      pair_j_.push_back(j);
+    });
     n_model_ = nall;
     order_.resize(nall);
     for (int i = 0; i < nall; ++i) order_[i] = i;
