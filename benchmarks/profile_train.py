@@ -29,7 +29,7 @@ from zoo.train.step import predict, to_device
 WATER = Path("/work/shared/data/water/data_0")
 
 
-def profile_train(steps: int, rows: int) -> None:
+def profile_train(steps: int, rows: int, shapes: bool = False) -> None:
     ds = AtomsDataset(sample_path("malonaldehyde"))
     torch.manual_seed(0)
     model = build_model(default_config("schnet", ds.elements, ["energy", "forces"]))
@@ -57,10 +57,10 @@ def profile_train(steps: int, rows: int) -> None:
     for b in batches[2:]:
         step(b)
     print(f"train step without profiler: {1000 * (time.perf_counter() - t) / steps:.1f} ms")
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=shapes) as prof:
         for b in batches[2:]:
             step(b)
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+    print(prof.key_averages(group_by_input_shape=shapes).table(sort_by="self_cpu_time_total", row_limit=rows))
 
 
 def profile_calc(steps: int, rows: int, shapes: bool = False) -> None:
@@ -104,12 +104,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--rows", type=int, default=25)
-    ap.add_argument("--shapes", action="store_true", help="calc: group operators by input shapes")
+    ap.add_argument("--shapes", action="store_true", help="group operators by input shapes")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     if args.what in ("train", "both"):
-        profile_train(args.steps, args.rows)
+        profile_train(args.steps, args.rows, args.shapes)
     if args.what in ("calc", "both"):
         profile_calc(args.steps, args.rows, args.shapes)
 
