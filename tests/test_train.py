@@ -14,6 +14,7 @@ import torch
 
 from zoo.cli import main
 from zoo.data.io import import_file
+from zoo.errors import ZooError
 from zoo.train.checkpoint import load_model, read_checkpoint
 from zoo.train.config import TrainConfig
 from zoo.train.step import predict
@@ -218,3 +219,21 @@ def test_dipole_magnitude_data_train_the_norm(shared_data, tmp_path, capsys):
     assert main(["export", str(tmp_path / "run" / "best.ckpt"), "-o", str(tmp_path / "m.pt")]) != 0
     assert "needs a scalar energy property" in capsys.readouterr().err
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_compiled_training_matches_eager(shared_data, tmp_path):
+    """--compile (torch.compile) trains energy-only models to the same weights as eager, up to rounding;
+    with forces it is refused before anything is written."""
+    qm9 = import_file(
+        "asedb", shared_data / "samples" / "qm9_500_u0.db", tmp_path / "q.h5", units={"energy_U0": "eV"}
+    )
+    logs = {}
+    for compiled in (False, True):
+        out = tmp_path / f"run{int(compiled)}"
+        cfg = _cfg(qm9.path, out, properties=["energy_U0"], n_train=100, n_val=20, epochs=2, compile=compiled)
+        Trainer(cfg).fit()
+        logs[compiled] = [float(r["val_energy_U0_mae"]) for r in _log(out)]
+    np.testing.assert_allclose(logs[True], logs[False], rtol=1e-3)
+    with pytest.raises(ZooError, match="--compile cannot train on forces"):
+        _cfg(qm9.path, tmp_path / "f", properties=["energy", "forces"], compile=True)
+    assert not (tmp_path / "f").exists()

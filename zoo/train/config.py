@@ -47,6 +47,7 @@ class TrainConfig:
     num_workers: int = 0
     threads: int = 0  # torch intra-op CPU threads; 0 keeps torch's default
     float64: bool = False
+    compile: bool = False  # torch.compile the model (property/energy-only training: no forces, no stress)
     tf32: bool = False  # CUDA: TF32 tensor-core matmuls (faster; ~1e-3 relative rounding in products)
     split_file: str | None = None
     resume: bool = False
@@ -89,6 +90,11 @@ class TrainConfig:
                 raise ZooError(f"{name.replace('_', '-')} must be at least 1")
         if self.threads < 0:
             raise ZooError(f"threads must be >= 0, got {self.threads}")
+        if self.compile and any(p in ("forces", "stress") for p in self.properties):
+            raise ZooError(
+                "--compile cannot train on forces or stress: they are gradients, and torch.compile "
+                "(torch 2.13) does not differentiate a compiled model twice; drop --compile"
+            )
         if self.atomrefs not in ("auto", "fit", "none"):
             raise ZooError(f"atomrefs must be auto, fit or none, not {self.atomrefs!r}")
         if not 0.0 <= self.rho <= 1.0:

@@ -162,6 +162,8 @@ class Trainer:
             net = nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
+        if cfg.compile:
+            net = torch.compile(net)  # checkpoints keep saving `model`: same parameters, plain names
         weights = property_weights(self.cfg.properties, model.energy_key, cfg.rho)
         train_loader = make_loader(
             self.dataset,
