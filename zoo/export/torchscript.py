@@ -15,6 +15,7 @@ from zoo.errors import ArtifactError
 from zoo.export.checksum import torchscript_weights_sha256
 from zoo.export.metadata import METADATA_FILE
 from zoo.model import ArtifactModule, AtomisticModel
+from zoo.nn import SchNet
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -26,6 +27,8 @@ def script_artifact(model: AtomisticModel, dtype: str = "float32") -> torch.jit.
     m = copy.deepcopy(model).to(DTYPES[dtype]).eval()
     for p in m.parameters():
         p.requires_grad_(False)
+    if isinstance(m.representation, SchNet):
+        m.representation.pack_filters()
     scripted = torch.jit.script(ArtifactModule(m)).eval()
     return torch.jit.freeze(scripted)
 

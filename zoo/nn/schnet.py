@@ -71,6 +71,29 @@ class SchNet(nn.Module):
         self.interactions = nn.ModuleList(
             [SchNetInteraction(n_atom_basis, n_rbf, n_filters) for _ in range(n_interactions)]
         )
+        # filled by pack_filters() in exported artifacts; not part of the state dict
+        self.packed = False
+        for name in ("packed_w1", "packed_b1", "packed_w2", "packed_b2"):
+            self.register_buffer(name, torch.zeros(0), persistent=False)
+
+    def filter_weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The filter networks of all blocks stacked: W1 (B, n_rbf, F), b1 (B, F), W2 (B, F, F), b2 (B, F).
+        ssp(h) W2 + b2 = softplus(h) W2 + (b2 - ln2 * column sums of W2), so b2 carries the shift and no
+        pass over pairs x F is spent on it (equal up to rounding)."""
+        w1 = torch.stack([block.filter_net[0].weight.t() for block in self.interactions])
+        b1 = torch.stack([block.filter_net[0].bias for block in self.interactions])
+        w2 = torch.stack([block.filter_net[2].weight.t() for block in self.interactions])
+        shift = self.interactions[0].filter_net[1].shift
+        b2 = torch.stack([block.filter_net[2].bias for block in self.interactions]) - shift * w2.sum(1)
+        return w1, b1, w2, b2
+
+    @torch.jit.unused
+    def pack_filters(self) -> None:
+        """Store filter_weights() once (export: frozen weights), instead of stacking them on every call."""
+        with torch.no_grad():
+            w1, b1, w2, b2 = (t.detach().clone() for t in self.filter_weights())
+        self.packed_w1, self.packed_b1, self.packed_w2, self.packed_b2 = w1, b1, w2, b2
+        self.packed = True
 
     def forward(
         self, numbers: Tensor, vectors: Tensor, idx_i: Tensor, idx_j: Tensor, mirrored: bool = False
@@ -82,13 +105,10 @@ class SchNet(nn.Module):
         # the filters of all blocks at once: they depend on the distances only. First layers in one
         # matrix product, one activation, second layers in one batched product (blocks x pairs x F),
         # then one multiplication by the cutoff.
-        w1 = torch.stack([block.filter_net[0].weight.t() for block in self.interactions])  # (B, n_rbf, F)
-        b1 = torch.stack([block.filter_net[0].bias for block in self.interactions])
-        w2 = torch.stack([block.filter_net[2].weight.t() for block in self.interactions])  # (B, F, F)
-        # ssp(h) W2 + b2 = softplus(h) W2 + (b2 - ln2 * column sums of W2): no pass over pairs x F for
-        # the shift (equal up to rounding)
-        shift = self.interactions[0].filter_net[1].shift
-        b2 = torch.stack([block.filter_net[2].bias for block in self.interactions]) - shift * w2.sum(1)
+        if self.packed:
+            w1, b1, w2, b2 = self.packed_w1, self.packed_b1, self.packed_w2, self.packed_b2
+        else:
+            w1, b1, w2, b2 = self.filter_weights()
         rbf = self.rbf(r)
         # batched products (blocks x pairs x F), laid out so that nothing is transposed or copied; and
         # batched rather than linear/addmm: TorchScript's symbolic gradient of linear/addmm also forms
