@@ -106,18 +106,19 @@ bool lexicographically_positive(double s0, double s1, double s2) {
   return s2 > 0.0;
 }
 
-// `out` holds one of each pair of mirror images (i <= j); append (j, i, -shift) for each, in the same
-// order: pair p + P/2 is pair p seen from its other atom (the order zoo.neighbors produces, which lets
-// an artifact evaluate SchNet filters once per unordered pair, export/SPEC.md).
-void append_mirrors(PairList& out) {
-  const std::size_t half = out.i.size();
-  out.i.resize(2 * half);
-  out.j.resize(2 * half);
-  out.shifts.resize(6 * half);
+// The pairs hold one of each pair of mirror images (i <= j); append (j, i, -shift) for each, in the
+// same order (shifts empty: all zero).
+void append_mirrors(std::vector<int64_t>& pi, std::vector<int64_t>& pj, std::vector<double>& shifts) {
+  const std::size_t half = pi.size();
+  const bool shifted = !shifts.empty();
+  pi.resize(2 * half);
+  pj.resize(2 * half);
+  if (shifted) shifts.resize(6 * half);
   for (std::size_t p = 0; p < half; ++p) {
-    out.i[half + p] = out.j[p];
-    out.j[half + p] = out.i[p];
-    for (std::size_t d = 0; d < 3; ++d) out.shifts[3 * (half + p) + d] = -out.shifts[3 * p + d];
+    pi[half + p] = pj[p];
+    pj[half + p] = pi[p];
+    if (shifted)
+      for (std::size_t d = 0; d < 3; ++d) shifts[3 * (half + p) + d] = -shifts[3 * p + d];
   }
 }
 
@@ -322,7 +323,7 @@ void neighbor_list(const double* positions, int64_t n, const std::array<double, 
         }
       }
   out.min_distance = std::isfinite(min_d2) ? std::sqrt(min_d2) : 0.0;
-  append_mirrors(out);
+  append_mirrors(out.i, out.j, out.shifts);
 }
 
 void neighbor_list_brute_force(const double* positions, int64_t n,
@@ -376,3 +377,30 @@ void neighbor_list_brute_force(const double* positions, int64_t n,
 }
 
 }  // namespace zoo::detail
+
+namespace zoo {
+
+void mirror_order(std::vector<int64_t>& pair_i, std::vector<int64_t>& pair_j, std::vector<double>& shifts) {
+  if (pair_j.size() != pair_i.size() || (!shifts.empty() && shifts.size() != 3 * pair_i.size()))
+    throw Error("mirror_order: pair_i, pair_j and shifts (3 per pair, or none) differ in length");
+  const bool shifted = !shifts.empty();
+  std::size_t half = 0;
+  for (std::size_t p = 0; p < pair_i.size(); ++p) {
+    const int64_t i = pair_i[p], j = pair_j[p];
+    if (i > j) continue;  // the mirror (j, i) is kept instead
+    if (i == j && !(shifted && detail::lexicographically_positive(shifts[3 * p], shifts[3 * p + 1],
+                                                                  shifts[3 * p + 2])))
+      continue;
+    pair_i[half] = i;
+    pair_j[half] = j;
+    if (shifted)
+      for (std::size_t d = 0; d < 3; ++d) shifts[3 * half + d] = shifts[3 * p + d];
+    ++half;
+  }
+  pair_i.resize(half);
+  pair_j.resize(half);
+  if (shifted) shifts.resize(3 * half);
+  detail::append_mirrors(pair_i, pair_j, shifts);
+}
+
+}  // namespace zoo

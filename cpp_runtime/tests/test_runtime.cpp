@@ -129,6 +129,9 @@ void test_neighbors() {
     zoo::detail::neighbor_list_brute_force(pos.data(), n, cell, pbc, cutoff, brute);
     const auto kf = keys(fast), kb = keys(brute);
     check(mirror_ordered(fast), "cell list is mirror-ordered");
+    zoo::detail::PairList reordered = brute;  // the caller-side reordering (LAMMPS) of any both-ways list
+    zoo::mirror_order(reordered.i, reordered.j, reordered.shifts);
+    check(mirror_ordered(reordered) && keys(reordered) == keys(brute), "zoo::mirror_order keeps the pairs");
     if (kf != kb) {
       std::ostringstream os;
       os << "cell list != brute force (case " << t << ", n=" << n << ", cutoff=" << cutoff << ", pbc=" << pbc[0]

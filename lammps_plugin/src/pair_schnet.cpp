@@ -46,36 +46,15 @@ using namespace LAMMPS_NS;
 
 namespace {
 
-// The pair lists built below hold both directions of every pair. Reorder them so that pair p + P/2 is
-// pair p seen from its other atom (j, i, -shift): the artifact detects that order and evaluates SchNet's
-// filter network once per unordered pair (export/SPEC.md). Keeps i < j (for i == j, a periodic image of
-// the atom itself, the image with the lexicographically positive shift) and appends the mirrors.
-void mirror_order(std::vector<int64_t> &pi, std::vector<int64_t> &pj, std::vector<double> &shift)
+// LAMMPS order of a symmetric 3x3 tensor (row-major): xx, yy, zz, xy, xz, yz; dst += scale * W.
+void add_voigt(double *dst, const double *W, double scale)
 {
-  const bool shifted = !shift.empty();
-  auto positive = [&](size_t p) {
-    for (int d = 0; d < 3; ++d)
-      if (shift[3 * p + d] != 0.0) return shift[3 * p + d] > 0.0;
-    return false;
-  };
-  size_t half = 0;
-  for (size_t p = 0; p < pi.size(); ++p) {
-    if (pi[p] > pj[p] || (pi[p] == pj[p] && !(shifted && positive(p)))) continue;
-    pi[half] = pi[p];
-    pj[half] = pj[p];
-    if (shifted)
-      for (int d = 0; d < 3; ++d) shift[3 * half + d] = shift[3 * p + d];
-    ++half;
-  }
-  pi.resize(2 * half);
-  pj.resize(2 * half);
-  if (shifted) shift.resize(6 * half);
-  for (size_t p = 0; p < half; ++p) {
-    pi[half + p] = pj[p];
-    pj[half + p] = pi[p];
-    if (shifted)
-      for (int d = 0; d < 3; ++d) shift[3 * (half + p) + d] = -shift[3 * p + d];
-  }
+  dst[0] += scale * W[0];
+  dst[1] += scale * W[4];
+  dst[2] += scale * W[8];
+  dst[3] += scale * 0.5 * (W[1] + W[3]);
+  dst[4] += scale * 0.5 * (W[2] + W[6]);
+  dst[5] += scale * 0.5 * (W[5] + W[7]);
 }
 
 // eV -> kcal/mol (units real). 1 eV = 23.0605478 kcal/mol (CODATA 2018, thermochemical calorie).
@@ -491,7 +470,8 @@ void PairSchNet::compute(int eflag, int vflag)
     n_model_ = (int) order_.size();
   }
 
-  mirror_order(pair_i_, pair_j_, shift_);
+  // pair p + P/2 = pair p seen from its other atom: SchNet artifacts evaluate each filter once
+  zoo::mirror_order(pair_i_, pair_j_, shift_);
 
   pos_.resize(3 * (size_t) n_model_);
   num_.resize(n_model_);
@@ -524,26 +504,8 @@ void PairSchNet::compute(int eflag, int vflag)
   if (eflag_global) eng_vdwl += s * res.energy;
   if (eflag_atom)
     for (int i = 0; i < nlocal; ++i) eatom[i] += s * res.atom_energies[i];
-  if (vflag_global) {
-    const auto &W = res.virial;    // row-major 3x3; LAMMPS order xx, yy, zz, xy, xz, yz
-    virial[0] += s * W[0];
-    virial[1] += s * W[4];
-    virial[2] += s * W[8];
-    virial[3] += s * 0.5 * (W[1] + W[3]);
-    virial[4] += s * 0.5 * (W[2] + W[6]);
-    virial[5] += s * 0.5 * (W[5] + W[7]);
-  }
-  if (vflag_atom) {
+  if (vflag_global) add_voigt(virial, res.virial.data(), s);
+  if (vflag_atom)
     // model atom k is LAMMPS atom order_[k] (ghosts too: compute stress/atom sums them into owners)
-    for (int k = 0; k < n_model_; ++k) {
-      const double *A = res.atom_virial.data() + 9 * k;
-      double *v = vatom[order_[k]];
-      v[0] += s * A[0];
-      v[1] += s * A[4];
-      v[2] += s * A[8];
-      v[3] += s * 0.5 * (A[1] + A[3]);
-      v[4] += s * 0.5 * (A[2] + A[6]);
-      v[5] += s * 0.5 * (A[5] + A[7]);
-    }
-  }
+    for (int k = 0; k < n_model_; ++k) add_voigt(vatom[order_[k]], res.atom_virial.data() + 9 * k, s);
 }

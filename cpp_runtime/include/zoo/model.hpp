@@ -49,6 +49,14 @@ struct Result {
                                      // the artifact has no atom_virial output (older exports)
 };
 
+/// Reorder a pair list that holds both directions of every pair so that pair p + P/2 is pair p seen
+/// from its other atom, (j_p, i_p, -shift_p) (export/SPEC.md "Pair order"): SchNet artifacts then
+/// evaluate each filter once per unordered pair. Keeps i < j (for i == j, a periodic image of the atom
+/// itself, the image with the lexicographically positive shift) and appends the mirrors. `shifts` is
+/// either empty (all zero) or 3 values per pair. Model::compute's own cell list already returns this
+/// order; callers of compute_pairs (LAMMPS) use this.
+void mirror_order(std::vector<int64_t>& pair_i, std::vector<int64_t>& pair_j, std::vector<double>& shifts);
+
 class Model {
  public:
   explicit Model(const std::string& path, Options options = {});
