@@ -11,11 +11,10 @@ dominate (self CPU time), and the wall time per step/call with and without the p
 from __future__ import annotations
 
 import argparse
-import tempfile
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
@@ -25,8 +24,6 @@ from zoo.data.loader import make_loader
 from zoo.model import build_model, default_config
 from zoo.train.loss import loss_fn, property_weights
 from zoo.train.step import predict, to_device
-
-WATER = Path("/work/shared/data/water/data_0")
 
 
 def profile_train(steps: int, rows: int, shapes: bool = False) -> None:
@@ -64,27 +61,12 @@ def profile_train(steps: int, rows: int, shapes: bool = False) -> None:
 
 
 def profile_calc(steps: int, rows: int, shapes: bool = False) -> None:
-    from ase import Atoms
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from profile_ab import _water, calculator_call
 
-    from zoo.ase import ZooCalculator
-    from zoo.export import export_model
-
-    types = np.loadtxt(WATER / "type.raw", dtype=int).reshape(-1)
-    box = np.load(WATER / "set.000" / "box.npy")[0].reshape(3, 3)
-    coord = np.load(WATER / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    atoms = Atoms(numbers=np.where(types == 0, 8, 1), positions=coord, cell=box, pbc=True).repeat((2, 2, 2))
     torch.manual_seed(0)
     cfg = default_config("schnet", [1, 6, 8], ["energy", "forces"])
-    with tempfile.TemporaryDirectory() as tmp:
-        export_model(build_model(cfg), cfg, Path(tmp) / "m.pt", created="2026-01-01T00:00:00+00:00")
-        atoms.calc = ZooCalculator(Path(tmp) / "m.pt")
-    ref = atoms.get_positions()
-    rng = np.random.default_rng(0)
-
-    def call() -> None:
-        atoms.set_positions(ref + rng.normal(scale=0.01, size=ref.shape))
-        atoms.get_forces()
-
+    call = calculator_call(build_model(cfg), cfg, _water(2))
     for _ in range(3):
         call()
     t = time.perf_counter()
