@@ -46,6 +46,7 @@ class Trainer:
         self.out = Path(cfg.output)
         self.dataset = AtomsDataset(cfg.data)
         self._check_data()
+        self.model_cfg = self._model_config()  # once: every checkpoint stores it
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         self._barrier()
@@ -82,7 +83,7 @@ class Trainer:
         if "stress" in self.cfg.properties and "energy" not in self.cfg.properties:
             raise ZooError("training on stress needs 'energy' among the properties")
 
-    def model_config(self) -> dict[str, Any]:
+    def _model_config(self) -> dict[str, Any]:
         """The configuration of the model for this data (stored in checkpoints)."""
         cfg = self.cfg.model_config(self.dataset.elements)
         # a dipole given as a magnitude per structure (QM9's mu) is fitted by |mu| of the predicted vector
@@ -98,7 +99,7 @@ class Trainer:
 
     def build(self) -> AtomisticModel:
         torch.manual_seed(self.cfg.seed)
-        model = build_model(self.model_config())
+        model = build_model(self.model_cfg)
         train_idx = self.split.train
         for name, head in model.heads.items():
             if isinstance(head, Atomwise):
@@ -249,7 +250,7 @@ class Trainer:
         self, model: AtomisticModel, optimizer: Any, scheduler: Any, state: dict[str, Any]
     ) -> dict[str, Any]:
         return {
-            "config": self.model_config(),
+            "config": self.model_cfg,
             "train_config": self.cfg.to_dict(),
             "dtype": "float64" if self.dtype == torch.float64 else "float32",
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
