@@ -196,6 +196,20 @@ def _first_half(i: Tensor, j: Tensor, img: Tensor) -> Tensor:
     return (i < j) | ((i == j) & (first_nonzero > 0))
 
 
+def mirror_order(edge_index: Tensor, shifts: Tensor) -> tuple[Tensor, Tensor]:
+    """The same pairs, mirror-ordered (export/SPEC.md "Pair order"): one of each mirror pair (i < j, or
+    i == j with a lexicographically positive shift), then all of them seen from the other atom. The C++
+    runtime's ``zoo::mirror_order`` does the same. Raises ModelError when the list does not hold both
+    directions of every pair (SPEC: "both directions present")."""
+    keep = _first_half(edge_index[0], edge_index[1], shifts)
+    half, s = edge_index[:, keep], shifts[keep]
+    if 2 * half.shape[1] != edge_index.shape[1]:
+        raise ModelError(
+            f"the pair list ({edge_index.shape[1]} pairs) does not hold both directions of every pair"
+        )
+    return torch.cat([half, half.flip(0)], 1), torch.cat([s, -s], 0)
+
+
 def _complete_basis(cell: Tensor, periodic: list[bool]) -> Tensor:
     """Replace non-periodic lattice vectors by unit vectors orthogonal to the periodic ones."""
     full = cell.clone()

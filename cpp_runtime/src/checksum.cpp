@@ -23,6 +23,10 @@ bool tensor_record(const std::string& name) {
   }
   return false;
 }
+
+// AOTInductor archives (encoding "aoti"): every record of the compiled model package.
+constexpr const char* kAotiPrefix = "data/aotinductor/";
+bool aoti_record(const std::string& name) { return name.rfind(kAotiPrefix, 0) == 0; }
 }  // namespace
 
 std::string sha256_hex(const std::string& bytes) {
@@ -31,14 +35,17 @@ std::string sha256_hex(const std::string& bytes) {
   return h.hex_digest();
 }
 
-// Rule of export/SPEC.md (zoo/export/checksum.py): the tensor records in byte-wise sorted name
-// order; for each, its UTF-8 name bytes and then its content bytes are fed to one SHA-256.
+// Rule of export/SPEC.md (zoo/export/checksum.py, zoo/export/aoti.py): the tensor records (TorchScript)
+// or the data/aotinductor/ records (AOTInductor) in byte-wise sorted name order; for each, its UTF-8
+// name bytes and then its content bytes are fed to one SHA-256.
 std::string weights_sha256(const std::string& path) {
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
+    const std::vector<std::string> all = reader.getAllRecords();
+    const bool aoti = std::any_of(all.begin(), all.end(), aoti_record);
     std::vector<std::string> names;
-    for (const std::string& name : reader.getAllRecords())
-      if (tensor_record(name)) names.push_back(name);
+    for (const std::string& name : all)
+      if (aoti ? aoti_record(name) : tensor_record(name)) names.push_back(name);
     std::sort(names.begin(), names.end());  // std::string compares bytes (char_traits<char>)
     detail::Sha256 h;
     for (const std::string& name : names) {
@@ -50,7 +57,7 @@ std::string weights_sha256(const std::string& path) {
   } catch (const c10::Error& e) {
     std::string msg = e.what();
     msg = msg.substr(0, msg.find('\n'));
-    throw Error("cannot read '" + path + "' as a TorchScript archive: " + msg);
+    throw Error("cannot read '" + path + "' as a TorchScript or AOTInductor archive: " + msg);
   }
 }
 

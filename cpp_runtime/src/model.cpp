@@ -1,6 +1,8 @@
 #include "zoo/model.hpp"
 #include "zoo/checksum.hpp"
 
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
 
@@ -8,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -107,6 +110,9 @@ Metadata parse_metadata(const std::string& text, const std::string& path) {
       m.outputs.push_back(o.as_string(where + "'outputs' entry"));
     if (const json::Value* pa = root.find("per_atom_energies"); pa != nullptr && !pa->is_null())
       m.per_atom_energies = pa->as_bool(where + "'per_atom_energies'");
+    m.encoding = "torchscript";
+    if (const json::Value* enc = root.find("encoding"); enc != nullptr && !enc->is_null())
+      m.encoding = enc->as_string(where + "'encoding'");
   } catch (const Error& e) {
     const std::string msg = e.what();
     if (msg.rfind("artifact '", 0) == 0) throw;
@@ -125,16 +131,122 @@ void copy_into(torch::Tensor& t, const double* src, std::size_t count) {
   }
 }
 
-torch::Tensor output(const c10::Dict<c10::IValue, c10::IValue>& dict, const char* key,
-                     int64_t expected_numel, const std::string& path) {
-  const auto it = dict.find(c10::IValue(std::string(key)));
-  if (it == dict.end()) throw Error("artifact '" + path + "' returned no '" + key + "' output");
-  if (!it->value().isTensor()) throw Error("artifact '" + path + "': output '" + key + "' is not a tensor");
-  torch::Tensor t = it->value().toTensor().detach().to(torch::kCPU, torch::kFloat64).contiguous();
-  if (t.numel() != expected_numel)
-    throw Error("artifact '" + path + "': output '" + key + "' has " + std::to_string(t.numel()) +
-                " values, expected " + std::to_string(expected_numel));
-  return t;
+// The artifact's outputs by name: a TorchScript Dict[str, Tensor] or the AOTInductor output list in
+// metadata `outputs` order.
+class Outputs {
+ public:
+  Outputs(const std::string& path, c10::Dict<c10::IValue, c10::IValue> dict) : path_(path), dict_(std::move(dict)) {}
+  Outputs(const std::string& path, const std::vector<std::string>& names, std::vector<torch::Tensor> list)
+      : path_(path), names_(names), list_(std::move(list)) {
+    if (list_.size() != names_.size())
+      throw Error("artifact '" + path + "' returned " + std::to_string(list_.size()) + " outputs; its metadata lists " +
+                  std::to_string(names_.size()));
+  }
+
+  bool has(const std::string& key) const {
+    if (!names_.empty()) return std::find(names_.begin(), names_.end(), key) != names_.end();
+    return dict_.contains(c10::IValue(key));
+  }
+
+  // float64 CPU copy of output `key` with `expected_numel` values.
+  torch::Tensor get(const std::string& key, int64_t expected_numel) const {
+    torch::Tensor t;
+    if (!names_.empty()) {
+      const auto it = std::find(names_.begin(), names_.end(), key);
+      if (it == names_.end()) throw Error("artifact '" + path_ + "' returned no '" + key + "' output");
+      t = list_[static_cast<std::size_t>(it - names_.begin())];
+    } else {
+      const auto it = dict_.find(c10::IValue(key));
+      if (it == dict_.end()) throw Error("artifact '" + path_ + "' returned no '" + key + "' output");
+      if (!it->value().isTensor()) throw Error("artifact '" + path_ + "': output '" + key + "' is not a tensor");
+      t = it->value().toTensor();
+    }
+    t = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+    if (t.numel() != expected_numel)
+      throw Error("artifact '" + path_ + "': output '" + key + "' has " + std::to_string(t.numel()) +
+                  " values, expected " + std::to_string(expected_numel));
+    return t;
+  }
+
+ private:
+  std::string path_;
+  c10::Dict<c10::IValue, c10::IValue> dict_{c10::StringType::get(), c10::TensorType::get()};
+  std::vector<std::string> names_;
+  std::vector<torch::Tensor> list_;
+};
+
+constexpr const char* kAotiPrefix = "data/aotinductor/";
+
+// Whether the zip archive at `path` holds an AOTInductor package; its metadata.json text goes to `text`.
+bool read_aoti_archive(const std::string& path, std::string& text) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    bool aoti = false;
+    for (const std::string& name : reader.getAllRecords()) aoti = aoti || name.rfind(kAotiPrefix, 0) == 0;
+    if (aoti && reader.hasRecord("extra/metadata.json")) {
+      auto [data, size] = reader.getRecord("extra/metadata.json");
+      text.assign(static_cast<const char*>(data.get()), size);
+    }
+    return aoti;
+  } catch (const c10::Error&) {
+    return false;  // not a zip archive: torch::jit::load reports it
+  }
+}
+
+std::string this_machine() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return "x86_64";
+#elif defined(__aarch64__)
+  return "aarch64";
+#else
+  return "unknown";
+#endif
+}
+
+bool cpu_has(const std::string& isa) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == "avx512")
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+#endif
+  return isa == "native";
+}
+
+// The metadata member `compiled` of an AOTInductor artifact: refuse code this CPU cannot run.
+void check_compiled(const std::string& text, const std::string& path) {
+  const json::Value root = json::Value::parse(text);
+  const json::Value* c = root.find("compiled");
+  if (c == nullptr || !c->is_object())
+    throw Error("artifact '" + path + "' is AOTInductor-compiled but its metadata lacks 'compiled'");
+  auto member = [&](const char* key) {
+    const json::Value* v = c->find(key);
+    return v != nullptr && v->is_string() ? v->as_string() : std::string();
+  };
+  const std::string device = member("device"), machine = member("machine"), isa = member("isa");
+  if (device != "cpu")
+    throw Error("artifact '" + path + "' was compiled for '" + device + "'; this runtime runs CPU-compiled ones "
+                "(use the TorchScript artifact on a GPU)");
+  const bool x86 = machine == "x86_64" || machine == "AMD64" || machine == "amd64";
+  if (!(machine == this_machine() || (x86 && this_machine() == "x86_64")))
+    throw Error("artifact '" + path + "' was compiled for " + machine + ", this machine is " + this_machine() +
+                ": export it again here, or use the TorchScript artifact");
+  if (!cpu_has(isa))
+    throw Error("artifact '" + path + "' was compiled for the " + isa +
+                " instruction set, which this CPU lacks: export it with --isa avx2, or use the TorchScript artifact");
+}
+
+// Pair p + P/2 is pair p seen from its other atom (export/SPEC.md "Pair order").
+bool mirror_ordered(const int64_t* pi, const int64_t* pj, const double* shifts, int64_t n_pairs) {
+  if (n_pairs % 2 != 0) return false;
+  const int64_t half = n_pairs / 2;
+  for (int64_t p = 0; p < half; ++p) {
+    if (pi[p + half] != pj[p] || pj[p + half] != pi[p]) return false;
+    if (shifts != nullptr)
+      for (int d = 0; d < 3; ++d)
+        if (shifts[3 * (p + half) + d] != -shifts[3 * p + d]) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -143,6 +255,7 @@ struct Model::Impl {
   std::string path;
   Metadata meta;
   torch::jit::Module module;
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;  // encoding "aoti"
   torch::Device device{torch::kCPU};
   torch::ScalarType dtype = torch::kFloat64;
   std::array<bool, 119> supported{};
@@ -173,6 +286,17 @@ struct Model::Impl {
   Result forward(const double* positions, const int64_t* numbers, int64_t n, int64_t n_local,
                  const int64_t* pair_i, const int64_t* pair_j, const double* shifts,
                  int64_t n_pairs) {
+    if (aoti && !mirror_ordered(pair_i, pair_j, shifts, n_pairs)) {
+      // the compiled graph evaluates SchNet filters on the first half of a mirror-ordered list
+      std::vector<int64_t> pi(pair_i, pair_i + n_pairs), pj(pair_j, pair_j + n_pairs);
+      std::vector<double> sh = shifts ? std::vector<double>(shifts, shifts + 3 * n_pairs) : std::vector<double>{};
+      mirror_order(pi, pj, sh);
+      if (static_cast<int64_t>(pi.size()) != n_pairs)
+        throw Error("the pair list (" + std::to_string(n_pairs) +
+                    " pairs) does not hold both directions of every pair (export/SPEC.md)");
+      return forward(positions, numbers, n, n_local, pi.data(), pj.data(),
+                     sh.empty() ? nullptr : sh.data(), n_pairs);
+    }
     // The artifact differentiates through its own graph: autograd must be on, whatever the caller's
     // thread state (torch::NoGradGuard / InferenceMode would break the scripted forward).
     c10::InferenceMode no_inference(false);
@@ -206,27 +330,33 @@ struct Model::Impl {
       shf = shf.to(device);
     }
 
-    c10::IValue out;
+    std::optional<Outputs> outs;
     try {
-      out = module.forward({pos, num, edge, shf, n_local});
+      if (aoti) {
+        outs.emplace(path, meta.outputs, aoti->run({pos, num, edge, shf, torch::scalar_tensor(n_local, iopts)}));
+      } else {
+        c10::IValue out = module.forward({pos, num, edge, shf, n_local});
+        if (!out.isGenericDict()) throw Error("artifact '" + path + "' did not return a Dict[str, Tensor]");
+        outs.emplace(path, out.toGenericDict());
+      }
     } catch (const c10::Error& e) {
       throw Error("artifact '" + path + "' failed: " + first_line(e.what()));
+    } catch (const Error&) {
+      throw;
     } catch (const std::runtime_error& e) {  // torch::jit::JITException for `raise` in the model
       throw Error("artifact '" + path + "' failed: " + first_line(e.what()));
     }
-    if (!out.isGenericDict()) throw Error("artifact '" + path + "' did not return a Dict[str, Tensor]");
-    const auto dict = out.toGenericDict();
 
     Result r;
-    r.energy = output(dict, "energy", 1, path).item<double>();
-    const torch::Tensor ae = output(dict, "atom_energies", n, path);
+    r.energy = outs->get("energy", 1).item<double>();
+    const torch::Tensor ae = outs->get("atom_energies", n);
     r.atom_energies.assign(ae.data_ptr<double>(), ae.data_ptr<double>() + n);
-    const torch::Tensor f = output(dict, "forces", 3 * n, path);
+    const torch::Tensor f = outs->get("forces", 3 * n);
     r.forces.assign(f.data_ptr<double>(), f.data_ptr<double>() + 3 * n);
-    const torch::Tensor w = output(dict, "virial", 9, path);
+    const torch::Tensor w = outs->get("virial", 9);
     std::copy(w.data_ptr<double>(), w.data_ptr<double>() + 9, r.virial.begin());
-    if (dict.contains(c10::IValue(std::string("atom_virial")))) {
-      const torch::Tensor av = output(dict, "atom_virial", 9 * n, path);
+    if (outs->has("atom_virial")) {
+      const torch::Tensor av = outs->get("atom_virial", 9 * n);
       r.atom_virial.assign(av.data_ptr<double>(), av.data_ptr<double>() + 9 * n);
     }
     return r;
@@ -248,25 +378,40 @@ Model::Model(const std::string& path, Options options) : impl_(std::make_unique<
                   std::to_string(torch::cuda::device_count()) + " devices)");
     m.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(options.cuda_index));
   }
+  std::string aoti_text;
+  const bool aoti = read_aoti_archive(path, aoti_text);
   torch::jit::ExtraFilesMap extra{{"metadata.json", ""}};
-  try {
-    m.module = torch::jit::load(path, m.device, extra);
-  } catch (const c10::Error& e) {
-    throw Error("cannot load '" + path + "' as a TorchScript zoo artifact (corrupt or not a zip archive): " +
-                first_line(e.what()));
-  } catch (const std::exception& e) {
-    throw Error("cannot load '" + path + "' as a TorchScript zoo artifact: " + first_line(e.what()));
+  if (!aoti) {
+    try {
+      m.module = torch::jit::load(path, m.device, extra);
+    } catch (const c10::Error& e) {
+      throw Error("cannot load '" + path + "' as a TorchScript zoo artifact (corrupt or not a zip archive): " +
+                  first_line(e.what()));
+    } catch (const std::exception& e) {
+      throw Error("cannot load '" + path + "' as a TorchScript zoo artifact: " + first_line(e.what()));
+    }
   }
-  const std::string& text = extra["metadata.json"];
+  const std::string& text = aoti ? aoti_text : extra["metadata.json"];
   if (text.empty())
     throw Error("artifact '" + path + "' has no metadata.json: not a zoo artifact (export it with `zoo export`)");
   m.meta = parse_metadata(text, path);
   if (!verify_weights(path, text))
     throw Error("artifact '" + path + "' has no weights_sha256 in its metadata: re-export it with `zoo export` "
                 "(export/SPEC.md requires the checksum)");
+  if (aoti) {
+    m.meta.encoding = "aoti";
+    if (options.device == DeviceKind::CUDA)
+      throw Error("artifact '" + path + "' is compiled for the CPU; use the TorchScript artifact on a GPU");
+    check_compiled(text, path);
+    try {
+      m.aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path, "model");
+    } catch (const std::exception& e) {
+      throw Error("cannot load the compiled model in '" + path + "': " + first_line(e.what()));
+    }
+  }
   m.dtype = m.meta.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
   for (int64_t z : m.meta.species) m.supported[static_cast<std::size_t>(z)] = true;
-  m.module.eval();
+  if (!aoti) m.module.eval();
 }
 
 Model::~Model() = default;

@@ -3,6 +3,7 @@
 from zoo.export import export_checkpoint, load_artifact
 export_checkpoint("run/best.ckpt", "model.pt")                 # TorchScript, float32
 export_checkpoint("run/best.ckpt", "model.onnx", fmt="onnx")   # ONNX (energy, forces, virial)
+export_checkpoint("run/best.ckpt", "model.pt2", fmt="aoti")    # AOTInductor (compiled, CPU)
 art = load_artifact("model.pt"); out = art.compute(positions, numbers, edge_index, shifts)
 """
 
@@ -33,7 +34,7 @@ __all__ = [
     "torchscript_weights_sha256",
 ]
 
-FORMATS = ("torchscript", "onnx")
+FORMATS = ("torchscript", "onnx", "aoti")
 
 
 def load_checkpoint(path: str | Path) -> tuple[AtomisticModel, dict[str, Any]]:
@@ -52,10 +53,13 @@ def export_model(
     checkpoint: dict[str, Any] | None = None,
     source: dict[str, Any] | None = None,
     created: str | None = None,
+    isa: str = "avx2",
 ) -> dict[str, Any]:
-    """Write ``model`` as an artifact at ``out``; returns the metadata stored in it."""
+    """Write ``model`` as an artifact at ``out``; returns the metadata stored in it.
+
+    ``isa`` applies to ``fmt="aoti"`` only: the instruction set of the compiled library."""
     if fmt not in FORMATS:
-        raise ArtifactError(f"unknown export format {fmt!r}; choose torchscript or onnx")
+        raise ArtifactError(f"unknown export format {fmt!r}; choose torchscript, onnx or aoti")
     if dtype not in ("float32", "float64"):
         raise ArtifactError(f"dtype must be float32 or float64, not {dtype!r}")
     energy_head = model.heads[model.energy_key]
@@ -67,6 +71,10 @@ def export_model(
     meta = build_metadata(model, config, dtype, fmt, checkpoint, source, created)
     if fmt == "torchscript":
         return save_torchscript(script_artifact(model, dtype), out, meta)
+    if fmt == "aoti":
+        from zoo.export.aoti import save_aoti
+
+        return save_aoti(model, out, meta, dtype, isa)
     from zoo.export.onnx_export import save_onnx
 
     return save_onnx(model, out, meta, dtype)
@@ -78,6 +86,7 @@ def export_checkpoint(
     fmt: str = "torchscript",
     dtype: str = "float32",
     created: str | None = None,
+    isa: str = "avx2",
 ) -> dict[str, Any]:
     """`zoo export`: checkpoint -> artifact."""
     ckpt_path = Path(ckpt_path)
@@ -92,4 +101,4 @@ def export_checkpoint(
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     source = {"checkpoint": ckpt_path.name, "checkpoint_sha256": h.hexdigest()}
-    return export_model(model, ckpt["config"], out, fmt, dtype, ckpt, source, created)
+    return export_model(model, ckpt["config"], out, fmt, dtype, ckpt, source, created, isa)

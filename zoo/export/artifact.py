@@ -62,7 +62,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
             text = reader.get_record("extra/" + METADATA_FILE) if has else None
         except RuntimeError:
             raise ArtifactError(
-                f"artifact {path} is corrupt: it cannot be read as a TorchScript archive"
+                f"artifact {path} is corrupt: it cannot be read as a TorchScript or AOTInductor archive"
             ) from None
         if text is None:
             raise ArtifactError(f"artifact {path} has no zoo metadata: it was not written by `zoo export`")
@@ -106,7 +106,7 @@ class Artifact:
     @property
     def module(self) -> torch.jit.ScriptModule:
         if self.encoding != "torchscript":
-            raise ArtifactError(f"artifact {self.path} is ONNX; it has no TorchScript module")
+            raise ArtifactError(f"artifact {self.path} is {self.encoding}; it has no TorchScript module")
         return self._runner
 
     def compute(
@@ -131,6 +131,8 @@ class Artifact:
                     n_local,
                 )
             return {k: v.detach().cpu().numpy().astype(np.float64) for k, v in out.items()}
+        if self.encoding == "aoti":
+            return self._compute_aoti(pos, num, ei, sh, n_local)
         feeds = {
             "positions": pos,
             "numbers": num,
@@ -142,35 +144,76 @@ class Artifact:
         values = self._runner.run(names, feeds)
         return {k: np.asarray(v, dtype=np.float64) for k, v in zip(names, values, strict=True)}
 
+    def _compute_aoti(
+        self, pos: np.ndarray, num: np.ndarray, ei: np.ndarray, sh: np.ndarray, n_local: int
+    ) -> dict[str, np.ndarray]:
+        from zoo.model import is_mirror_ordered
+        from zoo.neighbors import mirror_order
+
+        edge_index, shifts = torch.from_numpy(ei), torch.from_numpy(sh)
+        if not is_mirror_ordered(edge_index, shifts):  # the compiled graph assumes mirror order
+            edge_index, shifts = mirror_order(edge_index, shifts)
+        pos_t, num_t = torch.from_numpy(pos), torch.from_numpy(num)
+        out = self._runner(pos_t, num_t, edge_index, shifts, torch.tensor(n_local))
+        return {k: v.detach().numpy().astype(np.float64) for k, v in zip(self.outputs, out, strict=True)}
+
+
+def _encoding(path: Path) -> str:
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"PK":
+            return "onnx"
+    from zoo.export.aoti import is_aoti_archive
+
+    return "aoti" if is_aoti_archive(path) else "torchscript"
+
+
+def _load_aoti(path: Path, meta: dict[str, Any], device: str, verify: bool) -> Artifact:
+    from zoo.export.aoti import aoti_weights_sha256, check_compiled
+
+    if not device.startswith("cpu"):
+        raise ArtifactError(f"artifact {path} is compiled for the CPU; on {device} use the TorchScript one")
+    check_compiled(meta, path)
+    if verify:
+        _verify(path, meta, aoti_weights_sha256)
+    try:
+        runner = torch._inductor.aoti_load_package(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise ArtifactError(
+            f"artifact {path} cannot be loaded by AOTInductor ({type(exc).__name__})"
+        ) from exc
+    return Artifact(path, meta, "aoti", runner, device)
+
+
+def _verify(path: Path, meta: dict[str, Any], digest: Any) -> None:
+    want = meta.get("weights_sha256")
+    if not want:
+        raise ArtifactError(f"artifact {path} has no weights_sha256 in its metadata; it cannot be verified")
+    try:
+        got = digest(path)
+    except RuntimeError:
+        raise ArtifactError(f"artifact {path} is corrupt: its records cannot be read") from None
+    if got != want:
+        raise ArtifactError(
+            f"artifact {path} is corrupt or was modified after export: "
+            "the SHA-256 of its weights does not match the metadata"
+        )
+
 
 def load_artifact(path: str | Path, device: str = "cpu", verify: bool = True) -> Artifact:
-    """Load a .pt (TorchScript) or .onnx artifact after checking version, metadata and checksum.
+    """Load a .pt (TorchScript), .onnx or .pt2 (AOTInductor) artifact after checking version, metadata
+    and checksum.
 
     Every problem raises :class:`zoo.errors.ArtifactError` with one sentence.
     """
     path = Path(path)
     meta = read_metadata(path)
     _check_version(meta, path)
-    with open(path, "rb") as fh:
-        encoding = "torchscript" if fh.read(2) == b"PK" else "onnx"
-    want = meta.get("weights_sha256")
+    encoding = _encoding(path)
+    if encoding == "aoti":
+        return _load_aoti(path, meta, device, verify)
     if encoding == "torchscript":
         if verify:
-            if not want:
-                raise ArtifactError(
-                    f"artifact {path} has no weights_sha256 in its metadata; it cannot be verified"
-                )
-            try:
-                got = torchscript_weights_sha256(path)
-            except RuntimeError:
-                raise ArtifactError(
-                    f"artifact {path} is corrupt: its tensor records cannot be read"
-                ) from None
-            if got != want:
-                raise ArtifactError(
-                    f"artifact {path} is corrupt or was modified after export: "
-                    "the SHA-256 of its weights does not match the metadata"
-                )
+            _verify(path, meta, torchscript_weights_sha256)
         try:
             module = torch.jit.load(str(path), map_location=device)
         except Exception:  # noqa: BLE001
@@ -180,15 +223,7 @@ def load_artifact(path: str | Path, device: str = "cpu", verify: bool = True) ->
 
     model = _load_onnx(path)
     if verify:
-        if not want:
-            raise ArtifactError(
-                f"artifact {path} has no weights_sha256 in its metadata; it cannot be verified"
-            )
-        if onnx_weights_sha256(model) != want:
-            raise ArtifactError(
-                f"artifact {path} is corrupt or was modified after export: "
-                "the SHA-256 of its weights does not match the metadata"
-            )
+        _verify(path, meta, lambda _: onnx_weights_sha256(model))
     try:
         import onnxruntime as ort
     except ImportError:

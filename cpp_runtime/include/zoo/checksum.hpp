@@ -7,8 +7,9 @@
 
 namespace zoo {
 
-/// Lower-case hex SHA-256 of the artifact's tensor records, computed by the rule of export/SPEC.md.
-/// Throws zoo::Error if the file cannot be read as a TorchScript archive.
+/// Lower-case hex SHA-256 of the artifact's tensor records (TorchScript) or compiled-model records
+/// (AOTInductor), computed by the rule of export/SPEC.md. Throws zoo::Error if the file cannot be read
+/// as a TorchScript or AOTInductor archive.
 std::string weights_sha256(const std::string& path);
 
 /// Compares weights_sha256(path) with the `weights_sha256` member of the metadata JSON text

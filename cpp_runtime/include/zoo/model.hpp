@@ -1,4 +1,4 @@
-// zoo C++ runtime: load an exported zoo artifact (TorchScript .pt) and evaluate it.
+// zoo C++ runtime: load an exported zoo artifact (TorchScript .pt or AOTInductor .pt2) and evaluate it.
 // This header deliberately includes no libtorch header (pimpl), so that codes such as LAMMPS,
 // whose `LAMMPS_NS::Device` clashes with `c10::Device`, can include it safely.
 #pragma once
@@ -30,6 +30,7 @@ struct Metadata {
   std::string dtype;            // "float32" or "float64"
   std::vector<std::string> outputs;
   bool per_atom_energies = true;
+  std::string encoding;         // "torchscript" or "aoti" (compiled native code, CPU)
   std::string json;             // the whole metadata object as JSON text
 };
 
