@@ -36,6 +36,14 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="session")
+def aoti_golden(tmp_path_factory) -> dict[str, Path]:
+    """The export/golden models as AOTInductor .pt2 artifacts (tests/aoti_golden.py), compiled once."""
+    import aoti_golden as builds
+
+    return builds.build(tmp_path_factory.mktemp("aoti_golden"))
+
+
 def answer_range(handler: http.server.BaseHTTPRequestHandler, body: bytes, allow_range: bool) -> bytes | None:
     """Send the status line and headers for a GET of ``body`` that honours ``Range: bytes=N-`` (when
     ``allow_range``), as the test HTTP servers on 127.0.0.1 do; returns the payload to write, or None

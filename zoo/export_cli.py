@@ -32,6 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="aoti only: instruction set of the compiled library (default avx2: any x86-64 CPU since "
         "about 2015; avx512 is faster where present; native: this CPU only)",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="aoti only: threads the kernels are compiled for (default 1: sequential kernels, fastest per "
+        "core, e.g. one per LAMMPS MPI rank; N > 1 compiles OpenMP kernels)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -40,7 +47,9 @@ def _run(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     fmt = args.format or _SUFFIX_FORMAT.get(out.suffix.lower(), "torchscript")
-    meta = export_checkpoint(args.checkpoint, out, fmt=fmt, dtype=args.dtype, isa=args.isa)
+    meta = export_checkpoint(
+        args.checkpoint, out, fmt=fmt, dtype=args.dtype, isa=args.isa, threads=args.threads
+    )
     compiled = f", {meta['compiled']['isa']}" if "compiled" in meta else ""
     print(
         f"wrote {out} ({fmt}{compiled}, {meta['dtype']}, {meta['model_kind']}, cutoff {meta['cutoff']} Å, "

@@ -54,10 +54,12 @@ def export_model(
     source: dict[str, Any] | None = None,
     created: str | None = None,
     isa: str = "avx2",
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Write ``model`` as an artifact at ``out``; returns the metadata stored in it.
 
-    ``isa`` applies to ``fmt="aoti"`` only: the instruction set of the compiled library."""
+    ``isa`` and ``threads`` apply to ``fmt="aoti"`` only: instruction set and thread count the library's
+    kernels are compiled for (zoo/export/aoti.py)."""
     if fmt not in FORMATS:
         raise ArtifactError(f"unknown export format {fmt!r}; choose torchscript, onnx or aoti")
     if dtype not in ("float32", "float64"):
@@ -74,7 +76,7 @@ def export_model(
     if fmt == "aoti":
         from zoo.export.aoti import save_aoti
 
-        return save_aoti(model, out, meta, dtype, isa)
+        return save_aoti(model, out, meta, dtype, isa, threads)
     from zoo.export.onnx_export import save_onnx
 
     return save_onnx(model, out, meta, dtype)
@@ -87,6 +89,7 @@ def export_checkpoint(
     dtype: str = "float32",
     created: str | None = None,
     isa: str = "avx2",
+    threads: int = 1,
 ) -> dict[str, Any]:
     """`zoo export`: checkpoint -> artifact."""
     ckpt_path = Path(ckpt_path)
@@ -101,4 +104,4 @@ def export_checkpoint(
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     source = {"checkpoint": ckpt_path.name, "checkpoint_sha256": h.hexdigest()}
-    return export_model(model, ckpt["config"], out, fmt, dtype, ckpt, source, created, isa)
+    return export_model(model, ckpt["config"], out, fmt, dtype, ckpt, source, created, isa, threads)

@@ -6,6 +6,11 @@ and pair counts and compiled by AOTInductor into a shared library inside a PT2 a
 interpreter at run time: the C++ runtime (``zoo::Model``), ``pair_style schnet`` and
 ``zoo.export.load_artifact`` call the library through ``AOTIModelPackageLoader``.
 
+Its kernels are compiled for a thread count (``threads``, default 1): sequential kernels are the
+fastest per core (one thread per LAMMPS MPI rank); kernels compiled for N > 1 threads use OpenMP and
+atomic scatter-adds, and run about 2x slower on one thread (docs/RESULTS.md). Matrix products use the
+run-time thread count either way.
+
 The library is machine code for one instruction set (``compiled`` in the metadata): ``avx2``
 (x86-64-v3, the default: any x86-64 CPU since 2013-2015) or ``avx512`` (x86-64-v4), or the exporting
 machine's own (``native``, for other architectures). Readers check it before loading. Exporting needs a
@@ -51,12 +56,13 @@ def host_isas() -> list[str]:
     return [*have, "native"]
 
 
-def compiled_info(isa: str) -> dict[str, Any]:
+def compiled_info(isa: str, threads: int) -> dict[str, Any]:
     """The ``compiled`` metadata member: what the library inside the archive runs on."""
     return {
         "device": "cpu",
         "machine": platform.machine(),
         "isa": isa,
+        "threads": threads,
         "torch_version": torch.__version__.split("+")[0],
     }
 
@@ -121,13 +127,15 @@ def _quiet() -> Any:
             lg.setLevel(level)
 
 
-def compile_package(model: AtomisticModel, dtype: str, isa: str, out: Path) -> None:
+def compile_package(model: AtomisticModel, dtype: str, isa: str, threads: int, out: Path) -> None:
     """torch.export + AOTInductor: write the bare PT2 package (no zoo metadata) to ``out``."""
     if isa not in ISAS:
         raise ArtifactError(f"unknown instruction set {isa!r}; choose one of {', '.join(ISAS)}")
     if isa != "native" and platform.machine() not in _X86:
         raise ArtifactError(f"--isa {isa} is an x86-64 instruction set; on {platform.machine()} use native")
-    configs: dict[str, Any] = {}
+    if threads < 1:
+        raise ArtifactError(f"threads must be at least 1, not {threads}")
+    configs: dict[str, Any] = {"cpp.threads": threads}
     if isa in _MARCH:
         configs["cpp.march"], configs["cpp.simdlen"] = _MARCH[isa]
     traced = traced_artifact(model, dtype, mirrored=True)
@@ -157,15 +165,20 @@ def _run_package(package: Path) -> Any:
 
 
 def save_aoti(
-    model: AtomisticModel, path: str | Path, metadata: dict[str, Any], dtype: str, isa: str = "avx2"
+    model: AtomisticModel,
+    path: str | Path,
+    metadata: dict[str, Any],
+    dtype: str,
+    isa: str = "avx2",
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Compile, check against TorchScript, then write package + metadata atomically; returns the metadata."""
     path = Path(path)
     meta = dict(metadata)
-    meta["compiled"] = compiled_info(isa)
+    meta["compiled"] = compiled_info(isa, threads)
     with tempfile.TemporaryDirectory(prefix="zoo_aoti_") as tmpdir:
         package = Path(tmpdir) / "model.pt2"
-        compile_package(model, dtype, isa, package)
+        compile_package(model, dtype, isa, threads, package)
         meta["weights_sha256"] = aoti_weights_sha256(package)
         if isa in host_isas():
             run = _run_package(package)

@@ -269,9 +269,12 @@ class TracedArtifact:
     dtype: torch.dtype
 
 
-def traced_artifact(model: AtomisticModel, dtype: str = "float32", mirrored: bool = False) -> TracedArtifact:
+def traced_artifact(
+    model: AtomisticModel, dtype: str = "float32", mirrored: bool = False, tensor_scalars: bool = False
+) -> TracedArtifact:
     """Trace the energy-and-forces function of ``model`` (module docstring). With ``mirrored`` the graph
-    assumes mirror-ordered pairs (SchNet then evaluates each filter once per unordered pair)."""
+    assumes mirror-ordered pairs (SchNet then evaluates each filter once per unordered pair); with
+    ``tensor_scalars`` Python-float operands become 0-d tensors of the artifact dtype (for ONNX)."""
     from torch.fx.experimental.proxy_tensor import make_fx
 
     tdt = DTYPES[dtype]
@@ -288,7 +291,8 @@ def traced_artifact(model: AtomisticModel, dtype: str = "float32", mirrored: boo
     example = _example(tdt, m.species, mirrored)
     with torch.no_grad():
         graph = make_fx(fn, tracing_mode="symbolic")(params, *example)
-    _tensorize_float_scalars(graph, tdt)
+    if tensor_scalars:
+        _tensorize_float_scalars(graph, tdt)
     names = list(OUTPUT_NAMES) + (["dipole"] if traceable.dipole_key is not None else [])
     return TracedArtifact(_GraphWithParams(graph, params).eval(), example, names, tdt)
 

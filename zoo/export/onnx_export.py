@@ -27,7 +27,7 @@ OPSET = 18
 
 def to_onnx(model: AtomisticModel, dtype: str = "float32") -> Any:
     """An onnx.ModelProto computing the outputs of export/SPEC.md (no metadata yet)."""
-    traced = traced_artifact(model, dtype)
+    traced = traced_artifact(model, dtype, tensor_scalars=True)
     n_atoms = torch.export.Dim("n_atoms", min=1)
     n_pairs = torch.export.Dim("n_pairs", min=0)
     tdt = traced.dtype
