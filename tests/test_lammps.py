@@ -387,13 +387,27 @@ GOLDEN_PERIODIC = sorted((REPO / "export" / "golden").glob("*_periodic_*.json"))
 def test_golden_vectors(tmp_path, plugin, case, mode):
     """LAMMPS reproduces the stored expected outputs of export/golden (periodic cases: a small
     triclinic cell with edges shorter than 2 x cutoff, and the 192-atom water frame)."""
+    _check_golden(tmp_path, plugin, case, None, mode)
+
+
+@pytest.mark.parametrize("mode", ["auto", "ghost"])
+@pytest.mark.parametrize("name", ["schnet_float64", "wacsf_float64"])
+def test_aoti_golden_vectors(tmp_path, plugin, aoti_golden, name, mode):
+    """The AOTInductor build (.pt2) of a golden model in LAMMPS: the same stored outputs, in periodic
+    shift mode (the plugin's pairs) and ghost mode (local + ghost atoms, n_local < N)."""
+    kind, dtype = name.split("_")
+    case = REPO / "export" / "golden" / f"{kind}_periodic_{dtype}.json"
+    _check_golden(tmp_path, plugin, case, aoti_golden[name], mode)
+
+
+def _check_golden(tmp_path, plugin, case, artifact, mode):
     import json
 
     from ase import Atoms
 
     gold = json.loads(case.read_text())
     inp, exp = gold["inputs"], gold["expected"]
-    artifact = case.parent / gold["artifact"]
+    artifact = artifact or case.parent / gold["artifact"]
     atoms = Atoms(numbers=inp["numbers"], positions=inp["positions"], cell=inp["cell"], pbc=inp["pbc"])
     out = _run_static(tmp_path, plugin, artifact, atoms, pair_extra=f"mode {mode}")
     tol = 1e-5 if "float64" in case.stem else 2e-3
