@@ -34,10 +34,12 @@ What is measured, for SchNet F=128, 6 interactions, 20 Gaussians, cosine cutoff 
   periodic water box (2x2x2 of DeePMD-kit's 192-atom frame, shared/data/water/data_0). A second
   SchNetPack line wraps its neighbour list in its SkinNeighborList (skin 0.5 Å), the fairest like for
   like with zoo's skin.
-* the same zoo artifact through the C++ runtime (zoo-bench: Model::compute, cell list + model, no
-  Python) on both systems, and as LAMMPS pair_style schnet on the water box (ms per NVE step, np 1),
-  set against SchNetPack's ASE calculator call (--skip-cpp leaves them out; they need the top-level
-  CMake build, tests/cpp_build.py).
+* the same zoo model as AOTInductor artifacts (``zoo export --format aoti``: compiled kernels, one
+  thread, no interpreter; --isa avx2, and avx512 where the CPU has it) through the same ASE calculator.
+* the TorchScript and AOTInductor artifacts through the C++ runtime (zoo-bench: Model::compute, cell
+  list + model, no Python) on both systems, and as LAMMPS pair_style schnet on the water box (ms per
+  NVE step, np 1), set against SchNetPack's ASE calculator call (--skip-cpp leaves them out; they
+  need the top-level CMake build, tests/cpp_build.py).
 Timings are interleaved (zoo, SchNetPack, zoo, SchNetPack, ...) and the median over rounds is
 reported with the ratio; the thread count is set with torch.set_num_threads for both.
 """
@@ -248,10 +250,13 @@ def calculators(tmp: Path):  # type: ignore[no-untyped-def]
 
     model, cfg = zoo_model()
     export_model(model, cfg, tmp / "zoo_schnet.pt", created="2026-01-01T00:00:00+00:00")
+    for art, isa in aoti_artifacts(tmp).items():
+        export_model(model, cfg, art, fmt="aoti", isa=isa, created="2026-01-01T00:00:00+00:00")
     smodel = spk_model(spk)
     torch.save(smodel, tmp / "spk_schnet.pt")
     calcs = {
         "zoo": lambda: ZooCalculator(tmp / "zoo_schnet.pt"),
+        "zoo-aoti": lambda: ZooCalculator(tmp / "zoo_schnet_avx2.pt2"),
         "spk": lambda: spk.interfaces.SpkCalculator(
             model_file=str(tmp / "spk_schnet.pt"),
             neighbor_list=spk.transform.MatScipyNeighborList(cutoff=CUTOFF),
@@ -268,6 +273,13 @@ def calculators(tmp: Path):  # type: ignore[no-untyped-def]
         ),
     }
     return calcs
+
+
+def aoti_artifacts(tmp: Path) -> dict[Path, str]:
+    """The AOTInductor builds of the zoo model: portable avx2, and avx512 where this CPU has it."""
+    from zoo.export.aoti import host_isas
+
+    return {tmp / f"zoo_schnet_{isa}.pt2": isa for isa in ("avx2", "avx512") if isa in host_isas()}
 
 
 def _block(a, ref_pos: np.ndarray, n_calls: int, rng: np.random.Generator) -> float:  # type: ignore[no-untyped-def]
@@ -322,20 +334,25 @@ def time_compiled(tmp: Path, molecule, threads: int) -> dict[str, dict[str, floa
     if not bench.exists():
         print(f"  (no {bench}: C++ rows skipped; build with cmake first)", flush=True)
         return out
-    artifact = tmp / "zoo_schnet.pt"
+    artifacts = {"TorchScript": tmp / "zoo_schnet.pt"}
+    artifacts.update({f"AOTI {isa}": art for art, isa in aoti_artifacts(tmp).items()})
     for sname, atoms in (("molecule (9 atoms)", molecule), ("water box (1,536 atoms)", water_box())):
         xyz = tmp / "s.xyz"
         cpp_latency.Structure(atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc).write_xyz(xyz)
-        res = lammps_throughput.run_zoo_bench(bench, artifact, xyz, threads, 20 if len(atoms) < 100 else 3)
-        out[sname] = {"cpp": res["compute"]["median_ms"]}
+        out[sname] = {}
+        for enc, artifact in artifacts.items():
+            reps = 50 if len(atoms) < 100 else 3
+            res = lammps_throughput.run_zoo_bench(bench, artifact, xyz, threads, reps)
+            out[sname][f"cpp {enc}"] = res["compute"]["median_ms"]
     if plugin.exists():
         lmp_tools = lammps_throughput.lmp_tools
         d = tmp / "lammps"
         d.mkdir(exist_ok=True)
         lmp_tools.write_data(lmp_tools.water_atoms(0, (2, 2, 2)), d / "water.data")
-        pair = f"plugin load {plugin}\npair_style schnet {artifact}\npair_coeff * * O H"
-        run = lammps_throughput.run_lammps(d, "water.data", pair, 2, 5, threads, 1)
-        out["water box (1,536 atoms)"]["lammps"] = 1e3 * run["per_step_s"]
+        for enc, artifact in artifacts.items():
+            pair = f"plugin load {plugin}\npair_style schnet {artifact}\npair_coeff * * O H"
+            run = lammps_throughput.run_lammps(d, "water.data", pair, 2, 5, threads, 1)
+            out["water box (1,536 atoms)"][f"lammps {enc}"] = 1e3 * run["per_step_s"]
     return out
 
 
@@ -432,12 +449,15 @@ def main() -> None:
                 rows.append(
                     ("  vs SchNetPack with SkinNeighborList", res["zoo"], res["spk+skin"], "ms/call")
                 )
+                aoti = res["zoo-aoti"]
+                rows.append(("  zoo ASE calculator on the AOTI avx2 .pt2", aoti, res["spk"], "ms/call"))
             if not args.skip_cpp:
                 for sname, res in time_compiled(tmp, molecule, args.threads).items():
                     spk_ms = calc[sname]["spk"]
-                    rows.append((f"C++ runtime (zoo-bench), {sname}", res["cpp"], spk_ms, "ms/call"))
-                    if "lammps" in res:
-                        rows.append((f"LAMMPS pair_style schnet, {sname}", res["lammps"], spk_ms, "ms/step"))
+                    for key, ms in res.items():
+                        where, enc = key.split(" ", 1)
+                        label = "C++ zoo-bench" if where == "cpp" else "LAMMPS (ms/step)"
+                        rows.append((f"{label} {enc}, {sname.split(' (')[0]}", ms, spk_ms, "ms/call"))
     print(f"\n| {'measure':<44} | {'zoo':>10} | {'SchNetPack':>10} | {'zoo/SchNetPack':>14} | unit |")
     print(f"|{'-' * 46}|{'-' * 12}|{'-' * 12}|{'-' * 16}|------|")
     for label, a, b, unit in rows:

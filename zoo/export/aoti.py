@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from zoo.errors import ArtifactError
-from zoo.export.graph import check_against_torchscript, dynamic_shapes, traced_artifact
+from zoo.export.graph import check_against_torchscript, dynamic_shapes, split_baddbmm, traced_artifact
 from zoo.export.metadata import METADATA_FILE
 from zoo.export.torchscript import atomic_write
 from zoo.model import AtomisticModel
@@ -114,7 +114,8 @@ def is_aoti_archive(path: str | Path) -> bool:
 
 @contextlib.contextmanager
 def _quiet() -> Any:
-    loggers = [logging.getLogger(n) for n in ("torch._inductor", "torch._dynamo", "torch.export")]
+    names = ("torch._inductor", "torch._dynamo", "torch.export", "torch.export.pt2_archive._package")
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     try:
         for lg in loggers:
@@ -139,6 +140,7 @@ def compile_package(model: AtomisticModel, dtype: str, isa: str, threads: int, o
     if isa in _MARCH:
         configs["cpp.march"], configs["cpp.simdlen"] = _MARCH[isa]
     traced = traced_artifact(model, dtype, mirrored=True)
+    split_baddbmm(traced.module)
     dim = torch.export.Dim.DYNAMIC
     with _quiet():
         program = torch.export.export(
@@ -154,8 +156,15 @@ def compile_package(model: AtomisticModel, dtype: str, isa: str, threads: int, o
             ) from None
 
 
+def load_package(path: str | Path) -> Any:
+    """The callable compiled model of a .pt2 archive (torch's own CPU-ISA warning silenced: readers
+    check metadata ``compiled`` themselves)."""
+    with _quiet():
+        return torch._inductor.aoti_load_package(str(path))
+
+
 def _run_package(package: Path) -> Any:
-    runner = torch._inductor.aoti_load_package(str(package))
+    runner = load_package(package)
 
     def run(pos: np.ndarray, num: np.ndarray, ei: np.ndarray, sh: np.ndarray, n_local: int) -> list:
         args = [torch.from_numpy(a) for a in (pos, num, ei, sh)] + [torch.tensor(n_local)]

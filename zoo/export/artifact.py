@@ -168,7 +168,7 @@ def _encoding(path: Path) -> str:
 
 
 def _load_aoti(path: Path, meta: dict[str, Any], device: str, verify: bool) -> Artifact:
-    from zoo.export.aoti import aoti_weights_sha256, check_compiled
+    from zoo.export.aoti import aoti_weights_sha256, check_compiled, load_package
 
     if not device.startswith("cpu"):
         raise ArtifactError(f"artifact {path} is compiled for the CPU; on {device} use the TorchScript one")
@@ -176,7 +176,7 @@ def _load_aoti(path: Path, meta: dict[str, Any], device: str, verify: bool) -> A
     if verify:
         _verify(path, meta, aoti_weights_sha256)
     try:
-        runner = torch._inductor.aoti_load_package(str(path))
+        runner = load_package(path)
     except Exception as exc:  # noqa: BLE001
         raise ArtifactError(
             f"artifact {path} cannot be loaded by AOTInductor ({type(exc).__name__})"

@@ -297,6 +297,33 @@ def traced_artifact(
     return TracedArtifact(_GraphWithParams(graph, params).eval(), example, names, tdt)
 
 
+def split_baddbmm(module: nn.Module) -> int:
+    """Rewrite ``baddbmm(bias, a, b)`` as ``bmm(a, b) + bias`` in a traced artifact; returns the count.
+
+    ATen's CPU baddbmm first copies the broadcast bias into the [blocks, pairs, F] output (profiled:
+    two such copies were 128 ms of an 830 ms water-box call); as a separate add, a compiler fuses the
+    bias into the following elementwise kernel instead (AOTInductor: ~16 % less time on that call).
+    """
+    graph_module = module.graph_module
+    graph = graph_module.graph
+    count = 0
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target != torch.ops.aten.baddbmm.default:
+            continue
+        if node.kwargs.get("beta", 1) != 1 or node.kwargs.get("alpha", 1) != 1:
+            continue
+        bias, a, b = node.args[:3]
+        with graph.inserting_before(node):
+            product = graph.call_function(torch.ops.aten.bmm.default, (a, b))
+            summed = graph.call_function(torch.ops.aten.add.Tensor, (product, bias))
+        node.replace_all_uses_with(summed)
+        graph.erase_node(node)
+        count += 1
+    graph.lint()
+    graph_module.recompile()
+    return count
+
+
 def dynamic_shapes(n_atoms: Any, n_pairs: Any) -> dict[str, Any]:
     """torch.export ``dynamic_shapes`` for the five inputs, given the two dimension objects."""
     return {
