@@ -86,6 +86,12 @@ def test_aoti_pair_order_is_free(aoti_golden) -> None:
         np.testing.assert_allclose(out[key], ref[key], rtol=1e-10, atol=1e-12)
     with pytest.raises(ModelError, match="both directions"):
         art.compute(pos, num, ei[:, 1:], sh[1:], n_local)
+    # called directly (no zoo reader in between), the compiled graph refuses a list in another order
+    from zoo.export.aoti import load_package
+
+    args = [torch.from_numpy(pos), torch.from_numpy(num), torch.from_numpy(ei), torch.from_numpy(sh)]
+    with pytest.raises(RuntimeError, match="not mirror-ordered"):
+        load_package(aoti_golden["schnet_float64"])(*args, torch.tensor(n_local))
 
 
 def test_aoti_ase_calculator_matches_torchscript(aoti_golden) -> None:

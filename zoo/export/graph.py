@@ -137,6 +137,17 @@ def head_net(net: nn.Module, x: Tensor, numbers: Tensor) -> Tensor:
     raise ArtifactError(f"ONNX export does not know the network {type(net).__name__}")
 
 
+def _assert_mirror_ordered(edge_index: Tensor, shifts: Tensor) -> None:
+    """A run-time check inside the graph (O(P)): a compiled graph that assumes mirror order fails with a
+    message, instead of returning wrong numbers, when called directly with another pair order."""
+    n_pairs = edge_index.shape[1]
+    half = n_pairs // 2
+    first, second = edge_index[:, :half], edge_index[:, half : 2 * half]
+    ok = (first.flip(0) == second).all() & (shifts[:half] == -shifts[half : 2 * half]).all()
+    ok = ok & (torch.ones((), dtype=torch.long, device=edge_index.device) * (n_pairs - 2 * half) == 0)
+    torch._assert_async(ok, "zoo: the pair list is not mirror-ordered (export/SPEC.md, Pair order)")
+
+
 class TraceableModel(nn.Module):
     """The artifact's function without Python control flow on data (for make_fx / ONNX)."""
 
@@ -166,6 +177,8 @@ class TraceableModel(nn.Module):
     ):
         idx_i, idx_j = edge_index[0], edge_index[1]
         n = positions.shape[0]
+        if self.mirrored:
+            _assert_mirror_ordered(edge_index, shifts)
         weight = (torch.arange(n, device=positions.device) < n_local).to(positions.dtype)
         head = self.model.heads[self.energy_key]
         assert isinstance(head, Atomwise) and head.n_out == 1
