@@ -1,7 +1,7 @@
-"""ASE calculator for exported zoo artifacts (TorchScript .pt or ONNX .onnx).
+"""ASE calculator for exported zoo artifacts (TorchScript .pt, ONNX .onnx, AOTInductor .pt2).
 
     from zoo.ase import ZooCalculator
-    atoms.calc = ZooCalculator("model.pt")            # or "model.onnx", device="cuda"
+    atoms.calc = ZooCalculator("model.pt")            # or "model.onnx" / "model.pt2"; device="cuda" (.pt)
     atoms.get_potential_energy(); atoms.get_forces(); atoms.get_stress()
 
 Neighbour pairs come from ``zoo.neighbors`` with a Verlet skin: pairs are built with cutoff + skin and

@@ -9,9 +9,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "md",
         help="geometry optimisation, normal modes, MD and VACF spectra with an exported model (ASE)",
-        description="Run ASE with an exported artifact (.pt or .onnx); results go to --output.",
+        description="Run ASE with an exported artifact (.pt, .onnx or .pt2); results go to --output.",
     )
-    p.add_argument("model", help="exported artifact (.pt TorchScript or .onnx)")
+    p.add_argument("model", help="exported artifact (.pt TorchScript, .onnx or .pt2 AOTInductor)")
     p.add_argument(
         "--structure", required=True, help="structure file ASE can read (xyz, extxyz, cif, POSCAR, ...)"
     )

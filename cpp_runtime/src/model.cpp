@@ -135,12 +135,13 @@ void copy_into(torch::Tensor& t, const double* src, std::size_t count) {
 // metadata `outputs` order.
 class Outputs {
  public:
-  Outputs(const std::string& path, c10::Dict<c10::IValue, c10::IValue> dict) : path_(path), dict_(std::move(dict)) {}
+  Outputs(const std::string& path, c10::Dict<c10::IValue, c10::IValue> dict)
+      : path_(path), dict_(std::move(dict)) {}
   Outputs(const std::string& path, const std::vector<std::string>& names, std::vector<torch::Tensor> list)
       : path_(path), names_(names), list_(std::move(list)) {
     if (list_.size() != names_.size())
-      throw Error("artifact '" + path + "' returned " + std::to_string(list_.size()) + " outputs; its metadata lists " +
-                  std::to_string(names_.size()));
+      throw Error("artifact '" + path + "' returned " + std::to_string(list_.size()) +
+                  " outputs; its metadata lists " + std::to_string(names_.size()));
   }
 
   bool has(const std::string& key) const {
@@ -158,7 +159,8 @@ class Outputs {
     } else {
       const auto it = dict_.find(c10::IValue(key));
       if (it == dict_.end()) throw Error("artifact '" + path_ + "' returned no '" + key + "' output");
-      if (!it->value().isTensor()) throw Error("artifact '" + path_ + "': output '" + key + "' is not a tensor");
+      if (!it->value().isTensor())
+        throw Error("artifact '" + path_ + "': output '" + key + "' is not a tensor");
       t = it->value().toTensor();
     }
     t = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
@@ -225,15 +227,16 @@ void check_compiled(const std::string& text, const std::string& path) {
   };
   const std::string device = member("device"), machine = member("machine"), isa = member("isa");
   if (device != "cpu")
-    throw Error("artifact '" + path + "' was compiled for '" + device + "'; this runtime runs CPU-compiled ones "
-                "(use the TorchScript artifact on a GPU)");
+    throw Error("artifact '" + path + "' was compiled for '" + device +
+                "'; this runtime runs CPU-compiled ones (use the TorchScript artifact on a GPU)");
   const bool x86 = machine == "x86_64" || machine == "AMD64" || machine == "amd64";
   if (!(machine == this_machine() || (x86 && this_machine() == "x86_64")))
-    throw Error("artifact '" + path + "' was compiled for " + machine + ", this machine is " + this_machine() +
-                ": export it again here, or use the TorchScript artifact");
+    throw Error("artifact '" + path + "' was compiled for " + machine + ", this machine is " +
+                this_machine() + ": export it again here, or use the TorchScript artifact");
   if (!cpu_has(isa))
     throw Error("artifact '" + path + "' was compiled for the " + isa +
-                " instruction set, which this CPU lacks: export it with --isa avx2, or use the TorchScript artifact");
+                " instruction set, which this CPU lacks: export it with --isa avx2, or use the TorchScript "
+                "artifact");
 }
 
 // Pair p + P/2 is pair p seen from its other atom (export/SPEC.md "Pair order").
@@ -289,7 +292,8 @@ struct Model::Impl {
     if (aoti && !mirror_ordered(pair_i, pair_j, shifts, n_pairs)) {
       // the compiled graph evaluates SchNet filters on the first half of a mirror-ordered list
       std::vector<int64_t> pi(pair_i, pair_i + n_pairs), pj(pair_j, pair_j + n_pairs);
-      std::vector<double> sh = shifts ? std::vector<double>(shifts, shifts + 3 * n_pairs) : std::vector<double>{};
+      std::vector<double> sh;
+      if (shifts != nullptr) sh.assign(shifts, shifts + 3 * n_pairs);
       mirror_order(pi, pj, sh);
       if (static_cast<int64_t>(pi.size()) != n_pairs)
         throw Error("the pair list (" + std::to_string(n_pairs) +
@@ -333,7 +337,8 @@ struct Model::Impl {
     std::optional<Outputs> outs;
     try {
       if (aoti) {
-        outs.emplace(path, meta.outputs, aoti->run({pos, num, edge, shf, torch::scalar_tensor(n_local, iopts)}));
+        const torch::Tensor n_loc = torch::scalar_tensor(n_local, iopts);
+        outs.emplace(path, meta.outputs, aoti->run({pos, num, edge, shf, n_loc}));
       } else {
         c10::IValue out = module.forward({pos, num, edge, shf, n_local});
         if (!out.isGenericDict()) throw Error("artifact '" + path + "' did not return a Dict[str, Tensor]");

@@ -124,9 +124,10 @@ def build(path: str, species=(1, 8), cutoff: float = 4.0, interactions: int = 2,
 
 
 def load_metadata(path: str) -> dict:
-    extra = {"metadata.json": ""}
-    torch.jit.load(path, _extra_files=extra)
-    return json.loads(extra["metadata.json"])
+    """The metadata of any zoo artifact (TorchScript .pt, AOTInductor .pt2, ONNX)."""
+    from zoo.export import read_metadata
+
+    return read_metadata(path)
 
 
 def reference(path: str, atoms) -> dict:
