@@ -190,3 +190,40 @@ def test_zoo_run_aoti_matches_torchscript(cmake_build, aoti_golden, tmp_path: Pa
     )
     proc = _zoo_run(cmake_build, foreign, xyz)
     assert proc.returncode != 0 and "compiled for riscv64" in proc.stderr, proc.stderr
+
+
+def test_cli_export_aoti_with_dipole(tmp_path: Path, capsys) -> None:
+    """`zoo export -o m.pt2` (format from the suffix) on an ACSF model with a dipole head: the .pt2 gives
+    the TorchScript numbers, dipole included, through the ASE calculator; bad options exit with 2."""
+    from ase import Atoms
+
+    from zoo.ase import ZooCalculator
+    from zoo.cli import main
+    from zoo.model import build_model, default_config
+
+    cfg = default_config("acsf", [1, 6, 8], ["energy", "forces", "dipole"], cutoff=3.5)
+    cfg["representation"].update(n_radial=3, n_angular=2, zetas=[1, 2])
+    cfg["head"]["n_hidden"] = [6]
+    torch.manual_seed(5)
+    model = build_model(cfg)
+    ckpt = tmp_path / "best.ckpt"
+    state = {"format": "zoo-checkpoint", "version": 1, "config": cfg, "state_dict": model.state_dict()}
+    torch.save(state, ckpt)
+    assert main(["export", str(ckpt), "-o", str(tmp_path / "m.pt2"), "--dtype", "float64"]) == 0
+    assert "(aoti, " in capsys.readouterr().out
+    assert main(["export", str(ckpt), "-o", str(tmp_path / "m.pt"), "--dtype", "float64"]) == 0
+    assert load_artifact(tmp_path / "m.pt2").outputs[-1] == "dipole"
+
+    rng = np.random.default_rng(2)
+    atoms = Atoms(numbers=[8, 1, 1, 6, 1, 1, 1, 8], positions=rng.normal(scale=1.4, size=(8, 3)))
+    res = {}
+    for suffix in (".pt2", ".pt"):
+        a = atoms.copy()
+        a.calc = ZooCalculator(tmp_path / f"m{suffix}")
+        res[suffix] = (a.get_potential_energy(), a.get_forces(), a.get_dipole_moment())
+    for got, want in zip(res[".pt2"], res[".pt"], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+    assert main(["export", str(ckpt), "-o", str(tmp_path / "x.pt2"), "--threads", "0"]) == 2
+    assert "threads must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt2").exists() and not list(tmp_path.glob(".*.tmp"))
