@@ -156,6 +156,24 @@ def test_aoti_export_refuses_bad_options(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
+def test_aoti_export_for_a_foreign_isa_warns(tmp_path: Path, monkeypatch) -> None:
+    """Exporting for an instruction set the exporting CPU lacks skips the TorchScript check, and says so;
+    the archive is still complete, named after the file (its top folder), and verifiable."""
+    import zipfile
+
+    from zoo.export import export_model
+    from zoo.model import build_model, default_config
+
+    cfg = default_config("schnet", [1, 8], ["energy", "forces"], 3.0)
+    cfg["representation"].update(n_atom_basis=8, n_interactions=1, n_rbf=6)
+    monkeypatch.setattr("zoo.export.aoti.host_isas", lambda: ["native"])
+    with pytest.warns(UserWarning, match="without the check against TorchScript"):
+        meta = export_model(build_model(cfg), cfg, tmp_path / "far.pt2", fmt="aoti", isa="avx2")
+    assert meta["compiled"]["isa"] == "avx2"
+    assert {n.split("/")[0] for n in zipfile.ZipFile(tmp_path / "far.pt2").namelist()} == {"far"}
+    assert aoti_weights_sha256(tmp_path / "far.pt2") == read_metadata(tmp_path / "far.pt2")["weights_sha256"]
+
+
 # ------------------------------------------------------------------------------------------ C++ runtime
 def _zoo_run(build: Path, artifact: Path, xyz: Path) -> subprocess.CompletedProcess:
     exe = build / "cpp_runtime" / "zoo-run"

@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import platform
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -197,11 +198,19 @@ def save_aoti(
                 return dict(zip(names, run(*args), strict=True))
 
             check_against_torchscript(model, dtype, named, "AOTInductor library")
+        else:
+            warnings.warn(
+                f"this CPU cannot run {isa} code: {path} is written without the check against TorchScript "
+                "that every other export gets; load it once on the target machine before production use",
+                stacklevel=2,
+            )
         reader = torch._C.PyTorchFileReader(str(package))
         records = [n for n in reader.get_all_records() if n not in _WRITER_RECORDS]
 
         def write(tmp: Path) -> None:
-            writer = torch._C.PyTorchFileWriter(str(tmp))
+            # the archive's top folder is named after the file: write under the final name, then move
+            staged = Path(tmpdir) / path.name
+            writer = torch._C.PyTorchFileWriter(str(staged))
             for name in sorted(records):
                 data = reader.get_record(name)
                 writer.write_record(name, data, len(data))
@@ -209,6 +218,7 @@ def save_aoti(
             writer.write_record("extra/" + METADATA_FILE, text, len(text))
             writer.write_end_of_file()
             del writer
+            shutil.move(str(staged), str(tmp))
             if aoti_weights_sha256(tmp) != meta["weights_sha256"]:
                 raise ArtifactError("the AOTInductor archive changed while being written; please report this")
 
