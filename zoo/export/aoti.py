@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import platform
 import shutil
 import tempfile
@@ -151,9 +152,15 @@ def compile_package(model: AtomisticModel, dtype: str, isa: str, threads: int, o
             torch._inductor.aoti_compile_and_package(program, package_path=str(out), inductor_configs=configs)
         except Exception as exc:  # noqa: BLE001 - compiler missing, unsupported operator, ...
             msg = str(exc).strip().splitlines()
+            compiler = os.environ.get("CXX", "g++")
+            hint = (
+                f"; no C++ compiler '{compiler}' was found: install g++ (or set $CXX) to export --format aoti"
+                if shutil.which(compiler) is None
+                else "; export TorchScript (.pt) instead, and please report this"
+            )
+            first = msg[0] if msg else ""
             raise ArtifactError(
-                f"AOTInductor could not compile the model ({type(exc).__name__}: "
-                f"{msg[0] if msg else ''}); a C++ compiler (g++ or $CXX) is needed to export --format aoti"
+                f"AOTInductor could not compile the model ({type(exc).__name__}: {first}){hint}"
             ) from None
 
 
