@@ -6,24 +6,13 @@ of its kind and dtype (``<kind>_<case>_<dtype>.json``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from typing import Any
 
 import torch
+from golden import make_golden
 
-REPO = Path(__file__).resolve().parents[1]
-GOLDEN = REPO / "export" / "golden"
 BUILDS = (("schnet", "float64"), ("schnet", "float32"), ("acsf", "float32"), ("wacsf", "float64"))
-
-
-def make_golden() -> Any:
-    spec = importlib.util.spec_from_file_location("make_golden", REPO / "export" / "make_golden.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def build(out: Path) -> dict[str, Path]:

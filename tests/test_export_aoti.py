@@ -11,39 +11,23 @@ import jsonschema
 import numpy as np
 import pytest
 import torch
-from aoti_golden import BUILDS, GOLDEN, rewrite
-from cpp_build import REPO, cmake_build  # noqa: F401  (cmake_build is a fixture)
+from aoti_golden import BUILDS, rewrite
+from cpp_build import cmake_build  # noqa: F401  (cmake_build is a fixture)
+from golden import GOLDEN, REPO
+from golden import assert_close as _close
+from golden import inputs as _inputs
 
 from zoo.errors import ArtifactError, ModelError
 from zoo.export import load_artifact, read_metadata
 from zoo.export.aoti import AOTI_PREFIX, aoti_weights_sha256
 
 SCHEMA = json.loads((REPO / "export" / "metadata.schema.json").read_text())
-RTOL = {"float64": 1e-10, "float32": 1e-5}
 NAMES = [f"{k}_{d}" for k, d in BUILDS]
 
 
 def _golden(name: str, case: str) -> dict:
     kind, dtype = name.split("_")
     return json.loads((GOLDEN / f"{kind}_{case}_{dtype}.json").read_text())
-
-
-def _inputs(doc: dict) -> tuple:
-    i = doc["inputs"]
-    return (
-        np.array(i["positions"]),
-        np.array(i["numbers"]),
-        np.array(i["edge_index"], dtype=np.int64).reshape(2, -1),
-        np.array(i["shifts"]).reshape(-1, 3),
-        i["n_local"],
-    )
-
-
-def _close(got, want, dtype: str, what: str) -> None:
-    want = np.asarray(want, dtype=np.float64)
-    got = np.asarray(got, dtype=np.float64).reshape(want.shape)
-    atol = RTOL[dtype] * max(1.0, float(np.abs(want).max())) if dtype == "float32" else 1e-12
-    np.testing.assert_allclose(got, want, rtol=RTOL[dtype], atol=atol, err_msg=what)
 
 
 @pytest.mark.parametrize("case", ["molecule", "periodic", "ghost"])

@@ -3,49 +3,23 @@ agree; make_golden.py reproduces the shipped files."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from golden import GOLDEN
+from golden import assert_close as _close
+from golden import inputs as _inputs
+from golden import make_golden as _make_golden
 
 from zoo.export import load_artifact, read_metadata
 
-GOLDEN = REPO / "export" / "golden"
 CASES = sorted(p for p in GOLDEN.glob("*.json"))
-RTOL = {"float32": 1e-5, "float64": 1e-10}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _make_golden():
-    spec = importlib.util.spec_from_file_location("make_golden", REPO / "export" / "make_golden.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _close(got: np.ndarray, want: np.ndarray, dtype: str, what: str) -> None:
-    want = np.asarray(want, dtype=np.float64)
-    got = np.asarray(got, dtype=np.float64).reshape(want.shape)
-    rtol = RTOL[dtype]
-    atol = rtol * max(1.0, float(np.abs(want).max())) if dtype == "float32" else 1e-12
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=what)
-
-
-def _inputs(doc: dict):
-    i = doc["inputs"]
-    return (
-        np.array(i["positions"]),
-        np.array(i["numbers"]),
-        np.array(i["edge_index"], dtype=np.int64).reshape(2, -1),
-        np.array(i["shifts"]).reshape(-1, 3),
-        i["n_local"],
-    )
 
 
 def test_golden_folder_is_complete_and_small() -> None:
