@@ -1,7 +1,7 @@
 """zoo vs SchNetPack 2.1.1: the same SchNet trained and evaluated with both tools, one table.
 
     python benchmarks/compare_schnetpack.py [--threads 1] [--rounds 5] [--steps 10] [--calls 20]
-                                            [--box-calls 2]
+                                            [--box-calls 2] [--malloc default|reuse]
 
 This script installs nothing. SchNetPack goes beside the pinned torch without upgrading it:
 
@@ -43,6 +43,13 @@ What is measured, for SchNet F=128, 6 interactions, 20 Gaussians, cosine cutoff 
   top-level CMake build, tests/cpp_build.py).
 Timings are interleaved (zoo, SchNetPack, zoo, SchNetPack, ...) and the median over rounds is
 reported with the ratio; the thread count is set with torch.set_num_threads for both.
+
+Memory allocator (--malloc): zoo's calculator, C++ runtime and pair style switch their process to keeping
+freed memory (zoo.memory.reuse_freed_memory / zoo::reuse_freed_memory: no page faults for the large
+per-call tensors on every call). Both Python calculators run in this one process, so the switch would
+speed SchNetPack up too: with ``--malloc default`` (SchNetPack as its users run it) zoo's calculators
+are made with reuse_memory=False and nothing is switched; with ``--malloc reuse`` the switch is made at
+start-up, for both tools. The C++ and LAMMPS rows always run zoo as shipped (switched on).
 """
 
 from __future__ import annotations
@@ -244,7 +251,7 @@ def water_box():  # type: ignore[no-untyped-def]
     return atoms.repeat((2, 2, 2))
 
 
-def calculators(tmp: Path):  # type: ignore[no-untyped-def]
+def calculators(tmp: Path, reuse: bool):  # type: ignore[no-untyped-def]
     spk = import_schnetpack()
     from zoo.ase import ZooCalculator
     from zoo.export import export_model
@@ -256,8 +263,8 @@ def calculators(tmp: Path):  # type: ignore[no-untyped-def]
     smodel = spk_model(spk)
     torch.save(smodel, tmp / "spk_schnet.pt")
     calcs = {
-        "zoo": lambda: ZooCalculator(tmp / "zoo_schnet.pt"),
-        "zoo-aoti": lambda: ZooCalculator(tmp / "zoo_schnet_avx2.pt2"),
+        "zoo": lambda: ZooCalculator(tmp / "zoo_schnet.pt", reuse_memory=reuse),
+        "zoo-aoti": lambda: ZooCalculator(tmp / "zoo_schnet_avx2.pt2", reuse_memory=reuse),
         "spk": lambda: spk.interfaces.SpkCalculator(
             model_file=str(tmp / "spk_schnet.pt"),
             neighbor_list=spk.transform.MatScipyNeighborList(cutoff=CUTOFF),
@@ -294,10 +301,10 @@ def _block(a, ref_pos: np.ndarray, n_calls: int, rng: np.random.Generator) -> fl
 
 
 def time_calculators(  # type: ignore[no-untyped-def]
-    tmp: Path, molecule, rounds: int, calls: int, box_calls: int
+    tmp: Path, molecule, rounds: int, calls: int, box_calls: int, reuse: bool
 ):
     """(medians {system: {calculator: ms}}, spk(system) -> ms of one more block of SchNetPack calls)."""
-    makers = calculators(tmp)
+    makers = calculators(tmp, reuse)
     systems = {"molecule (9 atoms)": molecule, "water box (1,536 atoms)": water_box()}
     result: dict[str, dict[str, float]] = {}
     rng = np.random.default_rng(0)
@@ -410,6 +417,10 @@ def main() -> None:
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-calc", action="store_true")
     ap.add_argument("--skip-cpp", action="store_true", help="no C++ runtime / LAMMPS rows")
+    ap.add_argument(
+        "--malloc", default="default", choices=("default", "reuse"),
+        help="this process's allocator: glibc's default, or keeping freed memory (docstring)",
+    )
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--db", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -425,10 +436,15 @@ def main() -> None:
             "torchmetrics hydra-core fasteners rich dirsync"
         ) from None
     torch.set_num_threads(args.threads)
+    if args.malloc == "reuse":
+        from zoo.memory import reuse_freed_memory
+
+        reuse_freed_memory()
     print(
         f"zoo vs SchNetPack {spk.__version__ if hasattr(spk, '__version__') else '2.1.1'}; torch "
         f"{torch.__version__}; threads {args.threads}; {args.rounds} interleaved rounds, median; "
-        f"SchNet F={F}, {N_INTER} interactions, {N_RBF} Gaussians, cutoff {CUTOFF} Å, float32"
+        f"SchNet F={F}, {N_INTER} interactions, {N_RBF} Gaussians, cutoff {CUTOFF} Å, float32; "
+        f"allocator of the Python calculators: {args.malloc}"
     )
     rows: list[tuple[str, float, float, str]] = []
     with tempfile.TemporaryDirectory(prefix="zoo_vs_spk_") as tmpdir:
@@ -459,7 +475,9 @@ def main() -> None:
             from zoo.data.dataset import AtomsDataset
 
             molecule = AtomsDataset(args.data).to_atoms(0)
-            calc, spk = time_calculators(tmp, molecule, args.rounds, args.calls, args.box_calls)
+            calc, spk = time_calculators(
+                tmp, molecule, args.rounds, args.calls, args.box_calls, args.malloc == "reuse"
+            )
             for sname, res in calc.items():
                 rows.append((f"ASE calculator, {sname}", res["zoo"], res["spk"], "ms/call"))
                 rows.append(

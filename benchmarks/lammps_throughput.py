@@ -78,9 +78,11 @@ def run_lammps(workdir: Path, data: str, pair: str, warm: int, steps: int, threa
     return {"loop_s": loop, "per_step_s": loop / steps, "wall_s": wall, "nghost": nghost}
 
 
-def run_zoo_bench(exe: Path, model: Path, xyz: Path, threads: int, repeat: int) -> dict:
+def run_zoo_bench(
+    exe: Path, model: Path, xyz: Path, threads: int, repeat: int, extra: tuple[str, ...] = ()
+) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    out = subprocess.run([str(exe), str(model), str(xyz), "--repeat", str(repeat), "--warmup", "1"],
+    out = subprocess.run([str(exe), str(model), str(xyz), "--repeat", str(repeat), "--warmup", "1", *extra],
                          capture_output=True, text=True, env=env, timeout=3600)
     if out.returncode != 0:
         raise RuntimeError(out.stderr)

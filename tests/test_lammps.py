@@ -158,10 +158,10 @@ def _cluster(water, n_center=10, radius=4.5):
 
 
 # ------------------------------------------------------------------------------------------ tests
-@pytest.mark.parametrize("mode", ["auto", "shift", "ghost", "ghost prune no"])
+@pytest.mark.parametrize("mode", ["auto", "shift reuse_memory no", "ghost", "ghost prune no"])
 def test_water_box_matches_python(tmp_path, plugin, toy_artifact, water, mode):
     """All three ways of handing atoms to the model (periodic shifts on one rank; owned + ghost
-    atoms with and without hop pruning) give the Python numbers."""
+    atoms with and without hop pruning) give the Python numbers, with or without keeping freed memory."""
     ref = toy_model.reference(str(toy_artifact), water)
     out = _run_static(tmp_path, plugin, toy_artifact, water, pair_extra=f"mode {mode}")
     _compare(out, ref)
@@ -323,6 +323,7 @@ run 200
         ("units_lj", "supports only 'units metal'"),
         ("stress_atom", "has no atom_virial output"),
         ("bad_device", "illegal device 'gpu'"),
+        ("bad_keyword", "known keywords: device, mode, prune, reuse_memory"),
         ("cuda_without_cuda", "CUDA"),
     ],
 )
@@ -343,6 +344,8 @@ def test_bad_input_gives_clear_error(tmp_path, plugin, toy_artifact, water, case
         kw["units"] = "lj"
     elif case == "bad_device":
         kw["pair_extra"] = "device gpu"
+    elif case == "bad_keyword":
+        kw["pair_extra"] = "reuse yes"
     elif case == "cuda_without_cuda":
         import torch
 

@@ -8,6 +8,10 @@ Neighbour pairs come from ``zoo.neighbors`` with a Verlet skin: pairs are built 
 rebuilt only when an atom moved more than skin/2 since the last build, or the cell, pbc, numbers or atom
 count changed. Extra pairs beyond the cutoff contribute exactly zero (export/SPEC.md), so the skin changes
 no number.
+
+For CPU models the calculator switches the process to keeping freed memory for reuse
+(``zoo.memory.reuse_freed_memory``: large per-call tensors are then not page-faulted in on every call;
+1.3-1.6x on a 1,536-atom water box); ``reuse_memory=False`` leaves the C library's default.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 
 from zoo.errors import ModelError
 from zoo.export import Artifact, load_artifact
+from zoo.memory import reuse_freed_memory
 from zoo.neighbors import neighbor_list
 
 MIN_DISTANCE = 0.1  # Å, as zoo.model.AtomisticModel
@@ -32,11 +37,20 @@ class ZooCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, path: str | Path, device: str = "cpu", skin: float = 0.5, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "cpu",
+        skin: float = 0.5,
+        reuse_memory: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if skin < 0:
             raise ModelError(f"the neighbour-list skin must be >= 0, got {skin}")
         self.artifact: Artifact = load_artifact(path, device=device)
+        if reuse_memory and device == "cpu":
+            reuse_freed_memory()
         self.metadata = self.artifact.metadata
         self.cutoff = self.artifact.cutoff
         self.skin = float(skin)

@@ -1,12 +1,14 @@
 // zoo-bench: per-call latency of zoo::Model on the first frame of an (extended) XYZ file.
 //   zoo-bench MODEL.pt STRUCTURE.xyz [--repeat R] [--warmup W] [--min-time S] [--device cpu|cuda]
-//             [--no-model]
+//             [--no-model] [--release-memory]
 // Prints one JSON object: atoms, pairs, and median/min/p90 milliseconds of
 //   neighbors      the cell-list search alone
 //   compute        Model::compute (neighbour search + tensors + forward/backward + copies out)
 //   compute_pairs  Model::compute_pairs with the pair list precomputed (LAMMPS path)
 // Each timed phase runs `warmup` untimed calls, then at least `repeat` calls and at least `min-time`
 // seconds. --no-model times the neighbour search only (for sizes a model would not fit in memory).
+// --release-memory loads the model with Options::reuse_memory = false (glibc's default of handing large
+// freed blocks back to the kernel), to measure what zoo::reuse_freed_memory() gains.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -78,11 +80,12 @@ int main(int argc, char** argv) {
     else if (a == "--min-time" && k + 1 < argc) min_time = std::stod(argv[++k]);
     else if (a == "--device" && k + 1 < argc) options.device = std::string(argv[++k]) == "cuda" ? zoo::DeviceKind::CUDA : zoo::DeviceKind::CPU;
     else if (a == "--no-model") model_too = false;
+    else if (a == "--release-memory") options.reuse_memory = false;
     else pos.push_back(a);
   }
   if (pos.size() != 2) {
     std::cerr << "usage: zoo-bench MODEL.pt STRUCTURE.xyz [--repeat R] [--warmup W] [--min-time S] "
-                 "[--device cpu|cuda] [--no-model]\n";
+                 "[--device cpu|cuda] [--no-model] [--release-memory]\n";
     return 2;
   }
   try {
@@ -112,7 +115,8 @@ int main(int argc, char** argv) {
       print("compute", c);
       std::printf(", \"energy\": %.12g", energy);
     }
-    std::printf(", \"peak_rss_mb\": %.1f}\n", peak_rss_mb());
+    std::printf(", \"reuse_memory\": %s, \"peak_rss_mb\": %.1f}\n", options.reuse_memory ? "true" : "false",
+                peak_rss_mb());
   } catch (const zoo::Error& e) {
     std::cerr << "zoo-bench: error: " << e.what() << "\n";
     return 2;

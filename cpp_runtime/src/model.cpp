@@ -382,6 +382,8 @@ Model::Model(const std::string& path, Options options) : impl_(std::make_unique<
       throw Error("CUDA device index " + std::to_string(options.cuda_index) + " does not exist (" +
                   std::to_string(torch::cuda::device_count()) + " devices)");
     m.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(options.cuda_index));
+  } else if (options.reuse_memory) {
+    reuse_freed_memory();
   }
   std::string aoti_text;
   const bool aoti = read_aoti_archive(path, aoti_text);

@@ -16,6 +16,8 @@
 #include <tuple>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "json.hpp"
 #include "neighbors.hpp"
 #include "zoo/checksum.hpp"
@@ -52,6 +54,38 @@ void expect_error(const std::function<void()>& fn, const std::vector<std::string
   } catch (const std::exception& e) {
     check(false, what + ": wrong exception type: " + e.what());
   }
+}
+
+// ------------------------------------------------------------------ reuse_freed_memory
+/// Minor page faults taken while a 64 MiB block is allocated, written and freed.
+long faults_of_64mib_block() {
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  {
+    std::vector<char> block(64u << 20, 1);
+    volatile char sink = block[block.size() / 2];
+    (void)sink;
+  }
+  getrusage(RUSAGE_SELF, &after);
+  return after.ru_minflt - before.ru_minflt;
+}
+
+/// Must run before any Model is loaded (loading one switches the process over).
+void test_memory() {
+  faults_of_64mib_block();
+  const long released = faults_of_64mib_block();  // glibc default: a fresh mapping every time
+  const bool switched = zoo::reuse_freed_memory();
+#if defined(__GLIBC__)
+  check(switched, "reuse_freed_memory takes effect on glibc");
+  check(zoo::reuse_freed_memory(), "reuse_freed_memory is idempotent");
+  faults_of_64mib_block();  // grows the heap once
+  const long reused = faults_of_64mib_block();
+  check(released > 8000, "64 MiB block faulted in afresh by default (" + std::to_string(released) + " faults)");
+  check(reused < 1000, "64 MiB block reused its pages after reuse_freed_memory (" + std::to_string(reused) +
+                           " faults, " + std::to_string(released) + " before)");
+#else
+  check(!switched, "reuse_freed_memory reports false without glibc");
+#endif
 }
 
 // ------------------------------------------------------------------ JSON, SHA-256
@@ -475,6 +509,7 @@ int main(int argc, char** argv) {
     std::cout << g_checks - g_failures << "/" << g_checks << " checks passed\n";
     return g_failures == 0 ? 0 : 1;
   }
+  section("memory", test_memory);
   section("json", test_json);
   section("sha256", test_sha256);
   section("neighbors", test_neighbors);

@@ -150,7 +150,8 @@ double PairSchNet::unit_scale() const
 }
 
 /* ----------------------------------------------------------------------
-   pair_style schnet model.pt [device cpu|cuda|cuda:N]
+   pair_style schnet model.pt [device cpu|cuda|cuda:N] [mode auto|ghost|shift] [prune yes|no]
+                               [reuse_memory yes|no]
 ------------------------------------------------------------------------- */
 
 void PairSchNet::settings(int narg, char **arg)
@@ -163,11 +164,13 @@ void PairSchNet::settings(int narg, char **arg)
   std::string path = arg[0];
   std::string device = "cpu";
   bool prune = true;
+  bool reuse_memory = true;
   Mode mode = Mode::AUTO;
   for (int iarg = 1; iarg < narg; iarg += 2) {
     const std::string key = arg[iarg];
-    if (key != "device" && key != "prune" && key != "mode")
-      error->all(FLERR, "Illegal pair_style schnet keyword '{}' (known keywords: device, mode, prune)",
+    if (key != "device" && key != "prune" && key != "mode" && key != "reuse_memory")
+      error->all(FLERR,
+                 "Illegal pair_style schnet keyword '{}' (known keywords: device, mode, prune, reuse_memory)",
                  key);
     if (iarg + 1 >= narg)
       error->all(FLERR, "Illegal pair_style schnet command: '{}' needs a value", key);
@@ -176,6 +179,8 @@ void PairSchNet::settings(int narg, char **arg)
       device = value;
     } else if (key == "prune") {
       prune = utils::logical(FLERR, value, false, lmp) == 1;
+    } else if (key == "reuse_memory") {
+      reuse_memory = utils::logical(FLERR, value, false, lmp) == 1;
     } else {
       if (value == "auto") mode = Mode::AUTO;
       else if (value == "ghost") mode = Mode::GHOST;
@@ -185,6 +190,7 @@ void PairSchNet::settings(int narg, char **arg)
   }
 
   zoo::Options options;
+  options.reuse_memory = reuse_memory;    // keep freed memory in the process (zoo::reuse_freed_memory)
   if (device == "cpu") {
     options.device = zoo::DeviceKind::CPU;
   } else if (device.rfind("cuda", 0) == 0) {

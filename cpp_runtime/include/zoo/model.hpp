@@ -39,7 +39,18 @@ enum class DeviceKind { CPU, CUDA };
 struct Options {
   DeviceKind device = DeviceKind::CPU;
   int cuda_index = 0;
+  /// CPU models: call reuse_freed_memory() when the model is loaded (see there). Process-wide.
+  bool reuse_memory = true;
 };
+
+/// Make this process keep the memory it frees for its next allocations instead of handing it back to
+/// the kernel (glibc: mallopt M_MMAP_MAX = 0 and M_TRIM_THRESHOLD = max). glibc otherwise maps every
+/// block above 32 MiB afresh and unmaps it when freed, so a model's large per-pair tensors (123 MB
+/// each for the default SchNet on 1,536 water atoms) are page-faulted in again on every call: a
+/// quarter of a CPU call's time. The price: the process's resident memory stays at its peak (an MD
+/// run reaches that peak every step anyway). Process-wide and irreversible; idempotent; returns false
+/// where the C library offers no such setting (not glibc).
+bool reuse_freed_memory();
 
 struct Result {
   double energy = 0.0;              // eV, sum over local atoms
