@@ -33,15 +33,19 @@ def _extensive(dataset: AtomsDataset, prop: str, indices: np.ndarray | None) -> 
 
 
 def fit_atomrefs(
-    dataset: AtomsDataset, prop: str = "energy", indices: np.ndarray | None = None
+    dataset: AtomsDataset,
+    prop: str = "energy",
+    indices: np.ndarray | None = None,
+    comp: np.ndarray | None = None,
 ) -> np.ndarray:
     """Least-squares per-element references e_Z with property ≈ Σ_Z n_Z e_Z over the given structures.
 
     Returns an array of length 119 indexed by atomic number (zero for absent elements). When the
     compositions do not determine every e_Z (e.g. one molecule in MD17) the minimum-norm solution is used.
+    ``comp``: ``composition(dataset, indices)`` when the caller already has it.
     """
     y = _extensive(dataset, prop, indices)
-    comp = composition(dataset, indices)
+    comp = composition(dataset, indices) if comp is None else comp
     present = np.flatnonzero(comp.sum(axis=0) > 0)
     coef, *_ = np.linalg.lstsq(comp[:, present], y, rcond=None)
     refs = np.zeros(MAX_Z, dtype=np.float64)
@@ -54,8 +58,10 @@ def per_atom_stats(
     prop: str = "energy",
     indices: np.ndarray | None = None,
     atomrefs: np.ndarray | None = None,
+    comp: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """Mean and standard deviation of (property - Σ atom references) / n_atoms over the given structures."""
+    """Mean and standard deviation of (property - Σ atom references) / n_atoms over the given structures
+    (``comp``: their composition matrix when the caller already has it)."""
     y = _extensive(dataset, prop, indices)
     idx = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64)
     if idx.shape[0] == 0:
@@ -64,6 +70,6 @@ def per_atom_stats(
         refs = np.zeros(MAX_Z)
         given = np.asarray(atomrefs, dtype=np.float64).reshape(-1)[:MAX_Z]
         refs[: given.shape[0]] = given
-        y = y - composition(dataset, idx) @ refs
+        y = y - (composition(dataset, idx) if comp is None else comp) @ refs
     per_atom = y / dataset.n_atoms[idx]
     return float(per_atom.mean()), float(per_atom.std())

@@ -101,10 +101,13 @@ class Trainer:
         torch.manual_seed(self.cfg.seed)
         model = build_model(self.model_cfg)
         train_idx = self.split.train
+        comp: np.ndarray | None = None
         for name, head in model.heads.items():
             if isinstance(head, Atomwise):
-                refs = self._atomrefs(name, head, train_idx)
-                mean, std = per_atom_stats(self.dataset, name, train_idx, atomrefs=refs)
+                if comp is None:
+                    comp = composition(self.dataset, train_idx)  # once for all heads and statistics
+                refs = self._atomrefs(name, head, train_idx, comp)
+                mean, std = per_atom_stats(self.dataset, name, train_idx, atomrefs=refs, comp=comp)
                 if name == model.energy_key and "forces" in self.cfg.properties:
                     # with forces, the output scale is set by their RMS (eV/Å x 1 Å): the spread of
                     # per-atom energies across an MD trajectory is far smaller than the forces' scale
@@ -117,14 +120,17 @@ class Trainer:
             self._standardize_acsf(model.representation, train_idx)
         return model
 
-    def _atomrefs(self, name: str, head: Atomwise, train_idx: np.ndarray) -> np.ndarray | None:
-        """Least-squares per-element references of a summed scalar property, or None (see TrainConfig)."""
+    def _atomrefs(
+        self, name: str, head: Atomwise, train_idx: np.ndarray, comp: np.ndarray
+    ) -> np.ndarray | None:
+        """Least-squares per-element references of a summed scalar property, or None (see TrainConfig);
+        ``comp`` is the training structures' composition matrix."""
         if self.cfg.atomrefs == "none" or head.aggregation != "sum" or head.n_out != 1:
             return None
-        one_composition = np.unique(composition(self.dataset, train_idx), axis=0).shape[0] < 2
+        one_composition = np.unique(comp, axis=0).shape[0] < 2
         if self.cfg.atomrefs == "auto" and one_composition:
             return None  # one composition (an MD trajectory): the per-atom mean already is the reference
-        return fit_atomrefs(self.dataset, name, train_idx)
+        return fit_atomrefs(self.dataset, name, train_idx, comp=comp)
 
     def _standardize_acsf(self, rep: ACSF, train_idx: np.ndarray) -> None:
         """Feature mean/std over (up to) 1,000 training structures, computed in float64."""
