@@ -40,6 +40,7 @@ import sys
 import time
 from pathlib import Path
 
+EARLY_STOPPING = 20  # stale validation epochs before zoo train stops (--early-stopping)
 SHARED = Path(os.environ.get("ZOO_SHARED_DATA", "/work/shared/data"))
 
 # dataset key -> how to obtain the zoo HDF5 file
@@ -132,7 +133,7 @@ def run_row(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
         "zoo", "train", "--data", str(data), "--model", row["model"], "--properties", row["properties"],
         "--n-train", str(n_train), "--n-val", str(n_val), "--epochs", str(epochs),
         "--batch-size", str(row["batch_size"]), "--lr", "1e-4", "--lr-decay", "0.5", "--lr-patience", "5",
-        "--lr-min", "1e-6", "--early-stopping", "20", "--rho", "0.01", "--cutoff", "5.0",
+        "--lr-min", "1e-6", "--early-stopping", str(EARLY_STOPPING), "--rho", "0.01", "--cutoff", "5.0",
         "--device", args.device, "--seed", "42", "--output", str(out), "--no-progress",
     ]
     if max_time:
@@ -140,14 +141,23 @@ def run_row(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
     t0 = time.time()
     run([*zoo_cmd(), *cmd[1:]], env, work / f"{out.name}.train.log")
     wall = time.time() - t0
-    epochs_done, last_epoch_time = 0, 0.0
+    epochs_done, stale = 0, 0
     log_csv = out / "log.csv"
     if log_csv.exists():
         lines = log_csv.read_text().strip().splitlines()[1:]
         if lines:
             epochs_done = int(lines[-1].split(",")[0])
-            last_epoch_time = float(lines[-1].split(",")[1])
-    budget_limited = bool(max_time) and last_epoch_time > float(max_time) and epochs_done < epochs
+            val_loss = [float(ln.split(",")[4]) for ln in lines]
+            stale = len(val_loss) - 1 - val_loss.index(min(val_loss))  # epochs since the best one
+    # why training ended: the trainer stops early after EARLY_STOPPING stale epochs, at the epoch cap, or
+    # at the first epoch end past --max-time (whose logged time can round to the budget itself)
+    if stale >= EARLY_STOPPING:
+        ended_by = "early stopping"
+    elif epochs_done >= epochs:
+        ended_by = "epoch cap"
+    else:
+        ended_by = "budget"
+    budget_limited = ended_by == "budget"
     split = "val" if args.quick else "test"  # --quick: skip evaluating e.g. 130k QM9 test molecules
     res = json.loads(
         run([*zoo_cmd(), "eval", str(out / "best.ckpt"), "--data", str(data), "--split", split, "--json",
@@ -155,7 +165,8 @@ def run_row(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
     )
     result = {
         "row": name, "command": shlex.join(cmd), "wall_s": round(wall, 1), "epochs": epochs_done,
-        "budget_limited": budget_limited, "threads": args.threads, "device": args.device,
+        "budget_limited": budget_limited, "ended_by": ended_by, "threads": args.threads,
+        "device": args.device,
         "n_train": n_train, "n_val": n_val, "quick": bool(args.quick), "split": split, "test": res,
     }
     (out / "reproduce.json").write_text(json.dumps(result, indent=1))
@@ -166,7 +177,8 @@ def markdown(result: dict) -> str:
     cells = []
     for prop, r in result["test"].items():
         cells.append(f"{prop}: MAE {r['mae_paper']:.4g} / RMSE {r['rmse_paper']:.4g} {r['paper_unit']}")
-    limited = "budget-limited" if result["budget_limited"] else "converged/epoch cap"
+    ended_by = result.get("ended_by", "epoch cap")
+    limited = "budget-limited" if result["budget_limited"] else f"ended by {ended_by}"
     return (
         f"| {result['row']} | {'; '.join(cells)} | {result['n_train']}/{result['n_val']} | "
         f"{result['wall_s']:.0f} s, {result['epochs']} epochs ({limited}) | `{result['command']}` |"
