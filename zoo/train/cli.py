@@ -60,6 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--tf32", action="store_true", default=None, help="CUDA: TF32 matrix products (faster, less precise)"
     )
     p.add_argument("--resume", action="store_true", default=None, help="continue from OUTPUT/last.ckpt")
+    p.add_argument(
+        "--release-memory",
+        dest="reuse_memory",
+        action="store_false",
+        default=None,
+        help="CPU: leave the C library's allocator alone (default: keep freed memory for the next step, "
+        "zoo.memory)",
+    )
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     p.set_defaults(func=_train)
 

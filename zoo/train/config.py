@@ -46,6 +46,8 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     threads: int = 0  # torch intra-op CPU threads; 0 keeps torch's default
+    # CPU: keep freed memory in the process (zoo.memory): no page faults for large per-step tensors
+    reuse_memory: bool = True
     float64: bool = False
     compile: bool = False  # torch.compile the model (property/energy-only training: no forces, no stress)
     tf32: bool = False  # CUDA: TF32 tensor-core matmuls (faster; ~1e-3 relative rounding in products)
