@@ -6,7 +6,8 @@ water atoms) are then page-faulted in afresh on every call, which costs a quarte
 ``reuse_freed_memory()`` switches that off for the whole process (``mallopt(M_MMAP_MAX, 0)`` and
 ``mallopt(M_TRIM_THRESHOLD, INT_MAX)``), as the C++ runtime's ``zoo::reuse_freed_memory`` does; the
 price is that the process's resident memory stays at its peak, which an MD run reaches every step
-anyway. The ASE calculator calls it for CPU models unless given ``reuse_memory=False``.
+anyway. The ASE calculator and the trainer call it for CPU models unless told not to
+(``ZooCalculator(..., reuse_memory=False)``, ``zoo train --release-memory``).
 """
 
 from __future__ import annotations

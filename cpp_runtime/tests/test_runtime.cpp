@@ -71,7 +71,6 @@ long faults_of_64mib_block() {
   return after.ru_minflt - before.ru_minflt;
 }
 
-/// Must run before any Model is loaded (loading one switches the process over).
 /// Minimum and maximum faults over the last 4 of 24 cycles (a kept heap may need a few cycles before a
 /// freed block fits again).
 std::pair<long, long> steady_faults() {
@@ -85,6 +84,7 @@ std::pair<long, long> steady_faults() {
   return {lo, hi};
 }
 
+/// Must run before any Model is loaded (loading one switches the process over).
 void test_memory() {
   const long released = steady_faults().first;  // glibc default: a fresh mapping every time
   const bool switched = zoo::reuse_freed_memory();
