@@ -25,7 +25,9 @@ Settings (what the paper states, and what we assumed where we could not check it
   zoo.datasets.QM9 (qm9pack offline). Water is DeePMD-kit's example DFT water (not in the paper).
 
 ``--max-time`` caps each training run's wall time (zoo train --max-time): rows that hit it are
-budget-limited, and the printed row says so. ``--quick`` shrinks everything to a smoke test
+budget-limited, and the printed row says so. ``--resume`` continues a row's budget-limited run from its
+last checkpoint (``zoo train --resume``) for another ``--max-time``; the reported wall time and epochs
+are the totals over all invocations. ``--quick`` shrinks everything to a smoke test
 (100 training structures, 2 epochs, errors on the validation split).
 """
 
@@ -125,7 +127,13 @@ def run_row(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
     if args.quick:
         n_train, n_val, epochs, max_time = min(n_train, 100), min(n_val, 50), 2, 60.0
     out = work / "runs" / (name + ("-quick" if args.quick else ""))
-    if out.exists() and (out / "last.ckpt").exists():
+    previous = out / "reproduce.json"
+    resume = args.resume and (out / "last.ckpt").exists()
+    if args.resume and not resume:
+        sys.exit(f"--resume: no {out / 'last.ckpt'} to continue")
+    before = json.loads(previous.read_text()) if resume and previous.exists() else {}
+    wall_before = before.get("wall_s", 0.0)
+    if not resume and (out / "last.ckpt").exists():
         import shutil
 
         shutil.rmtree(out)
@@ -138,9 +146,11 @@ def run_row(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
     ]
     if max_time:
         cmd += ["--max-time", str(max_time)]
+    if resume:
+        cmd += ["--resume"]
     t0 = time.time()
     run([*zoo_cmd(), *cmd[1:]], env, work / f"{out.name}.train.log")
-    wall = time.time() - t0
+    wall = wall_before + time.time() - t0  # over all invocations of this row
     epochs_done, stale = 0, 0
     log_csv = out / "log.csv"
     if log_csv.exists():
@@ -164,7 +174,9 @@ def run_row(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
              "--device", args.device], env)
     )
     result = {
-        "row": name, "command": shlex.join(cmd), "wall_s": round(wall, 1), "epochs": epochs_done,
+        "row": name, "command": shlex.join(cmd), "wall_s": round(wall, 1),
+        "earlier_commands": [*before.get("earlier_commands", []), *filter(None, [before.get("command")])],
+        "epochs": epochs_done,
         "budget_limited": budget_limited, "ended_by": ended_by, "threads": args.threads,
         "device": args.device,
         "n_train": n_train, "n_val": n_val, "quick": bool(args.quick), "split": split, "test": res,
@@ -190,6 +202,11 @@ def main() -> None:
     ap.add_argument("row", help="a row, a group (malonaldehyde, qm9-u0, qm9-mu, water, all) or 'list'")
     ap.add_argument("--quick", action="store_true", help="smoke test: 100 training structures, 2 epochs")
     ap.add_argument("--max-time", type=float, default=None, help="seconds per training run")
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the row's last run (--work/runs/ROW/last.ckpt) for another --max-time",
+    )
     ap.add_argument("--epochs", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (OMP_NUM_THREADS)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

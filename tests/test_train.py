@@ -87,6 +87,22 @@ def test_resume_reproduces_uninterrupted_run(malonaldehyde_h5, tmp_path, kind):
     assert a == b
 
 
+def test_resumed_log_keeps_time_and_drops_rows_past_the_checkpoint(malonaldehyde_h5, tmp_path):
+    kw = {"model": "wacsf", "n_train": 40, "n_val": 20, "batch_size": 20, "n_radial": 4, "n_angular": 2}
+    out = tmp_path / "run"
+    Trainer(_cfg(malonaldehyde_h5, out, epochs=2, **kw)).fit()
+    t2 = float(_log(out)[-1]["time"])
+    with (out / "log.csv").open("a") as fh:  # a row logged just before a crash lost its checkpoint
+        fh.write("3,999999.00,1e-3,1,1" + ",1" * 4 + "\n")
+    Trainer(_cfg(malonaldehyde_h5, out, epochs=4, resume=True, **kw)).fit()
+    log = _log(out)
+    assert [int(r["epoch"]) for r in log] == [1, 2, 3, 4]
+    times = [float(r["time"]) for r in log]
+    assert times[2] > t2 and times == sorted(times) and times[-1] < 999999
+    elapsed = read_checkpoint(out / "last.ckpt")["trainer_state"]["elapsed"]
+    assert elapsed == pytest.approx(times[-1], abs=0.01)
+
+
 def test_ddp_two_gloo_processes(malonaldehyde_h5, tmp_path):
     out = tmp_path / "ddp"
     cmd = [

@@ -167,6 +167,8 @@ class Trainer:
             scheduler.load_state_dict(ckpt["scheduler"])
             state = dict(ckpt["trainer_state"])
             _set_rng_state(ckpt["rng"])
+            logged = _truncate_log(self.out / "log.csv", state["epoch"]) if self.is_main else 0.0
+            state.setdefault("elapsed", logged)  # checkpoints before the field: the log's time
         net: nn.Module = model
         if self.world > 1:
             net = nn.parallel.DistributedDataParallel(
@@ -194,7 +196,7 @@ class Trainer:
         )
         writer = _tensorboard(self.out) if self.is_main else None
         create_graph = any(p in DERIVED_PROPERTIES for p in cfg.properties)
-        start = time.time()
+        start, elapsed_before = time.time(), float(state.get("elapsed", 0.0))
         while state["epoch"] < cfg.epochs:
             epoch = state["epoch"] + 1
             _set_epoch(train_loader, epoch, cfg.seed)
@@ -214,6 +216,7 @@ class Trainer:
             val_loss = float(val.pop("_loss"))
             scheduler.step(val_loss)
             state["epoch"] = epoch
+            state["elapsed"] = elapsed_before + time.time() - start  # training time over all resumes
             improved = val_loss < state["best_val"]
             if improved:
                 state["best_val"], state["stale"] = val_loss, 0
@@ -221,7 +224,7 @@ class Trainer:
                 state["stale"] += 1
             lr = optimizer.param_groups[0]["lr"]
             if self.is_main:
-                self._log(epoch, time.time() - start, lr, train_loss, val_loss, val, writer)
+                self._log(epoch, state["elapsed"], lr, train_loss, val_loss, val, writer)
                 payload = self._payload(model, optimizer, scheduler, state)
                 if improved:
                     save_checkpoint(self.out / "best.ckpt", {**payload, "val_metrics": val})
@@ -308,6 +311,24 @@ class Trainer:
             for p in self.cfg.properties:
                 writer.add_scalar(f"val_mae/{p}", val[p]["mae"], epoch)
             writer.flush()
+
+
+def _truncate_log(path: Path, epoch: int) -> float:
+    """On resume, drop log rows past the checkpoint's epoch (written before a crash that lost the
+    checkpoint), so the resumed run does not log an epoch twice; return the logged time of `epoch`."""
+    if not path.exists():
+        return 0.0
+    with path.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return 0.0
+    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= epoch]
+    if len(kept) != len(rows):
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", newline="") as fh:
+            csv.writer(fh).writerows(kept)
+        os.replace(tmp, path)
+    return float(kept[-1][1]) if len(kept) > 1 else 0.0
 
 
 def evaluate_checkpoint(
