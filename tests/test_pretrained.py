@@ -426,19 +426,15 @@ def test_shipped_model_runs_unchanged_in_ase_cpp_and_lammps(shared_data, tmp_pat
     assert plugin.exists(), f"the C++ build did not produce {plugin}"
     species = ["H", "C", "O"]
     lmp_tools.write_data(atoms, tmp_path / "mol.data", species=species)
-    script = f"""
-units metal
-atom_style atomic
-boundary f f f
-read_data mol.data
-plugin load {plugin}
-pair_style schnet {artifact}
-pair_coeff * * {" ".join(species)}
+    script = (
+        lmp_tools.schnet_input("mol.data", plugin, artifact, species)
+        + """
 dump d all custom 1 forces.dump id type fx fy fz
 dump_modify d sort id format float %.17g
 run 0
 print "ZOO_PE $(pe:%.17g)"
 """
+    )
     proc = lmp_tools.run_lmp(script, tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
     lmp_e = lmp_tools.printed(proc.stdout, "ZOO_PE")[0]

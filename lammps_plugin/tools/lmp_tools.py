@@ -97,6 +97,20 @@ def run_lmp(script: str, cwd, np_: int = 1, timeout: float = 600, variables: dic
                           timeout=timeout, env=e)
 
 
+def schnet_input(data: str, plugin, artifact, species, boundary: str = "f f f", units: str = "metal") -> str:
+    """The head of a LAMMPS input: read `data`, load the plugin, pair_style schnet on `artifact` with one
+    element per atom type (`species`); the caller appends what to run."""
+    return f"""
+units {units}
+atom_style atomic
+boundary {boundary}
+read_data {data}
+plugin load {plugin}
+pair_style schnet {artifact}
+pair_coeff * * {" ".join(species)}
+"""
+
+
 def printed(stdout: str, tag: str) -> list[float]:
     """Values of lines `TAG v1 v2 ...` printed with the LAMMPS `print` command."""
     for line in stdout.splitlines():

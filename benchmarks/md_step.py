@@ -1,0 +1,228 @@
+"""Molecular-dynamics step time of malonaldehyde with the paper's SchNet, in every consumer.
+
+    python benchmarks/md_step.py [--checkpoint best.ckpt] [--steps 2000] [--rounds 3] [--threads 1]
+
+The SchNetPack paper reports 11 ms per MD step of malonaldehyde on a P100 GPU. This measures the same
+step on the CPU (NVE, 0.5 fs, 9 atoms, 300 K start) with SchNet F=128, 6 interactions, 20 Gaussians,
+cutoff 5 Å, float32:
+  * ASE's VelocityVerlet + zoo.ase.ZooCalculator on the TorchScript `.pt` and the AOTInductor `.pt2`;
+  * LAMMPS `fix nve` + `pair_style schnet` (the top-level CMake build's plugin) on the same artifacts;
+  * ASE's VelocityVerlet + SchNetPack's SpkCalculator (MatScipy neighbour list, its default), when
+    schnetpack is installed (docs/RESULTS.md says how), with zoo's weights copied in
+    (compare_schnetpack.spk_model): both tools integrate the same potential; the script checks that
+    their forces agree before timing.
+With --checkpoint (a zoo training checkpoint of that architecture) every model carries trained
+weights; without, a fresh SchNet (seed 0), under which the molecule may fly apart. The table prints
+the pair count at the end of each run (72 = all 9 x 8 ordered pairs within 5 Å).
+Each sample runs in a fresh process; rounds are interleaved; the table shows the median ms per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+REPO = HERE.parents[1]
+SHARED = Path(os.environ.get("ZOO_SHARED_DATA", REPO.parent / "shared" / "data"))
+MALONALDEHYDE = SHARED / "md" / "xtb_malonaldehyde.npz"
+PAPER_MS = 11.0  # SchNetPack paper, malonaldehyde MD on a P100
+TIMESTEP_FS = 0.5
+
+
+def molecule():  # type: ignore[no-untyped-def]
+    from ase import Atoms
+
+    d = np.load(MALONALDEHYDE)
+    return Atoms(numbers=d["z"], positions=d["R"][0])
+
+
+def start_velocities(atoms):  # type: ignore[no-untyped-def]
+    from ase import units
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+
+    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(4928459))
+    Stationary(atoms)
+    ZeroRotation(atoms)
+    return units
+
+
+def n_pairs(positions: np.ndarray, cutoff: float = 5.0) -> int:
+    d = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
+    return int(((d < cutoff) & (d > 0)).sum())
+
+
+# ------------------------------------------------------------------------------- one sample each
+def ase_sample(calc_kind: str, artifact: str, steps: int) -> dict[str, float]:
+    """ms per VelocityVerlet step with ZooCalculator ('zoo') or SchNetPack's SpkCalculator ('spk')."""
+    from ase.md.verlet import VelocityVerlet
+
+    atoms = molecule()
+    if calc_kind == "zoo":
+        from zoo.ase import ZooCalculator
+
+        atoms.calc = ZooCalculator(artifact)
+    else:
+        sys.path.insert(0, str(HERE.parent))
+        import compare_schnetpack as cs
+
+        spk = cs.import_schnetpack()
+        atoms.calc = cs.spk_calculator(spk, Path(artifact))
+    units = start_velocities(atoms)
+    dyn = VelocityVerlet(atoms, timestep=TIMESTEP_FS * units.fs)
+    dyn.run(max(steps // 10, 20))  # warm-up: TorchScript profiling runs, first allocations
+    t = time.perf_counter()
+    dyn.run(steps)
+    ms = 1000 * (time.perf_counter() - t) / steps
+    return {"ms": ms, "pairs": n_pairs(atoms.get_positions())}
+
+
+def lammps_sample(plugin: str, artifact: str, steps: int, workdir: Path) -> dict[str, float]:
+    sys.path.insert(0, str(REPO / "lammps_plugin" / "tools"))
+    import lmp_tools
+
+    atoms = molecule()
+    atoms.center(vacuum=15.0)
+    species = ["H", "C", "O"]
+    lmp_tools.write_data(atoms, workdir / "mol.data", species=species)
+    script = lmp_tools.schnet_input("mol.data", plugin, artifact, species) + f"""
+velocity all create 300 4928459 mom yes rot yes dist gaussian
+timestep {TIMESTEP_FS / 1000}
+neighbor 1.0 bin
+fix 1 all nve
+thermo 1000000
+run {max(steps // 10, 20)}
+run {steps}
+write_dump all custom end.dump id x y z
+"""
+    proc = lmp_tools.run_lmp(script, workdir, timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"LAMMPS failed:\n{proc.stdout[-3000:]}")
+    end = lmp_tools.read_dump(workdir / "end.dump")[:, 1:4]
+    return {"ms": 1000 * lmp_tools.loop_time(proc.stdout) / steps, "pairs": n_pairs(end)}
+
+
+def worker(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.kind == "lammps":
+        with tempfile.TemporaryDirectory(prefix="zoo_md_step_") as tmp:
+            res = lammps_sample(args.plugin, args.artifact, args.steps, Path(tmp))
+    else:
+        res = ase_sample(args.kind, args.artifact, args.steps)
+    print(json.dumps(res))
+
+
+# ------------------------------------------------------------------------------------------ driver
+def artifacts(tmp: Path, checkpoint: Path | None) -> dict[str, Path]:
+    """zoo's .pt and .pt2 (avx2) of the paper's SchNet, and SchNetPack's pickled model if installed."""
+    import torch
+
+    sys.path.insert(0, str(HERE.parent))
+    import compare_schnetpack as cs
+
+    from zoo.export import export_model
+
+    model, cfg = cs.zoo_model()
+    if checkpoint is not None:
+        from zoo.train.checkpoint import load_model
+
+        model, ckpt = load_model(checkpoint)
+        cfg = ckpt["config"]
+        rep = cfg["representation"]
+        size = (rep.get("n_atom_basis"), rep.get("n_interactions"), rep.get("n_rbf"))
+        if size != (cs.F, cs.N_INTER, cs.N_RBF):
+            raise SystemExit(f"{checkpoint}: not the paper's SchNet (F={cs.F}, {cs.N_INTER} interactions)")
+    out = {"zoo .pt": tmp / "zoo.pt", "zoo .pt2 avx2": tmp / "zoo_avx2.pt2"}
+    created = "2026-01-01T00:00:00+00:00"
+    export_model(model, cfg, out["zoo .pt"], created=created)
+    export_model(model, cfg, out["zoo .pt2 avx2"], fmt="aoti", isa="avx2", created=created)
+    try:
+        spk = cs.import_schnetpack()
+    except ImportError:
+        print("schnetpack not installed: its row is skipped (docs/RESULTS.md says how to install it)")
+        return out
+    smodel = cs.spk_model(spk, zoo=model)  # zoo's weights: the same function
+    torch.save(smodel, tmp / "spk.pt")
+    from zoo.ase import ZooCalculator
+
+    spk_calc = cs.spk_calculator(spk, tmp / "spk.pt")
+    dF = cs.check_same_function(ZooCalculator(out["zoo .pt"]), spk_calc, molecule())
+    print(f"zoo and SchNetPack forces agree to {dF:.2g} eV/Å on the first configuration")
+    out["SchNetPack"] = tmp / "spk.pt"
+    return out
+
+
+def run_sample(kind: str, artifact: Path, args: argparse.Namespace) -> dict[str, float]:
+    cmd = [sys.executable, str(HERE), "--worker", kind, "--artifact", str(artifact),
+           "--steps", str(args.steps), "--threads", str(args.threads), "--plugin", str(args.plugin or "")]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} {artifact.name} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", type=Path, default=None, help="a trained zoo checkpoint of that SchNet")
+    ap.add_argument("--steps", type=int, default=2000, help="timed MD steps per sample")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--plugin", type=Path, default=None, help="libzoo_lammps.so (default: the CMake build)")
+    ap.add_argument("--no-lammps", action="store_true")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--artifact", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        args.kind = args.worker
+        worker(args)
+        return
+    if not args.no_lammps and args.plugin is None:
+        sys.path.insert(0, str(REPO / "tests"))
+        import cpp_build
+
+        args.plugin = cpp_build.build() / "lammps_plugin" / "libzoo_lammps.so"
+    with tempfile.TemporaryDirectory(prefix="zoo_md_step_") as tmp:
+        arts = artifacts(Path(tmp), args.checkpoint)
+        rows: list[tuple[str, str, Path]] = []
+        for name, path in arts.items():
+            if name.startswith("zoo"):
+                rows.append((f"ASE + ZooCalculator, {name[4:]}", "zoo", path))
+                if not args.no_lammps:
+                    rows.append((f"LAMMPS pair_style schnet, {name[4:]}", "lammps", path))
+            else:
+                rows.append(("ASE + SchNetPack SpkCalculator", "spk", path))
+        samples: dict[str, list[dict[str, float]]] = {r[0]: [] for r in rows}
+        for i in range(args.rounds):
+            for label, kind, path in rows:
+                res = run_sample(kind, path, args)
+                samples[label].append(res)
+                print(f"round {i + 1}: {label}: {res['ms']:.3f} ms/step, {res['pairs']} pairs at the end",
+                      flush=True)
+    spk_ms = statistics.median(s["ms"] for s in samples["ASE + SchNetPack SpkCalculator"]) if (
+        "ASE + SchNetPack SpkCalculator" in samples) else None
+    print(f"\nmalonaldehyde NVE, {TIMESTEP_FS} fs, {args.steps} timed steps, median of {args.rounds} fresh "
+          f"processes, {args.threads} thread(s), SchNet F=128 x 6, float32"
+          f"{', weights ' + str(args.checkpoint) if args.checkpoint else ', fresh weights'}")
+    hdr = "| consumer | ms/step | vs paper's 11 ms (P100) | vs SchNetPack (this CPU) | pairs at end |"
+    print(hdr + "\n|---|---:|---:|---:|---:|")
+    for label, _, _ in rows:
+        ms = statistics.median(s["ms"] for s in samples[label])
+        pairs = min(int(s["pairs"]) for s in samples[label])
+        vs_spk = f"{spk_ms / ms:.1f}x" if spk_ms else "-"
+        print(f"| {label} | {ms:.3f} | {PAPER_MS / ms:.1f}x | {vs_spk} | {pairs} |")
+
+
+if __name__ == "__main__":
+    main()
