@@ -95,6 +95,79 @@ def test_verlet_skin_rebuilds_only_when_needed() -> None:
     assert calc.n_neighbor_builds == 3
 
 
+def _variants(base: Atoms) -> list[Atoms]:
+    """`base` changed in each way ASE's compare_atoms looks at, and in ways it must not see."""
+    out = [base.copy()]
+    for change in range(11):
+        a = base.copy()
+        if change == 0:
+            a.positions[1, 2] += 1e-16  # inside the 1e-15 tolerance: unchanged
+        elif change == 1:
+            a.positions[1, 2] += 1e-9
+        elif change == 2:
+            a.numbers[0] = 6
+        elif change == 3:
+            a.cell = np.eye(3) * 9.0
+        elif change == 4:
+            a.pbc = [True, False, False]
+        elif change == 5:
+            a.set_initial_charges(np.zeros(len(a)))  # present in one only: changed (ASE's rule)
+        elif change == 6:
+            a.set_initial_magnetic_moments(np.arange(len(a), dtype=float))
+        elif change == 7:
+            a.set_momenta(np.ones((len(a), 3)))  # momenta are not a system change
+        elif change == 8:
+            a.positions[0, 0] = np.nan
+        elif change == 9:
+            a = a[:-1]  # one atom fewer
+        else:
+            a.positions[:] += 0.1
+            a.cell = np.eye(3) * 12.0
+        out.append(a)
+    return out
+
+
+def test_check_state_answers_as_ase() -> None:
+    from ase.calculators.calculator import compare_atoms
+
+    from zoo.ase import system_changes
+
+    base = _atoms("schnet_molecule_float64")
+    base.cell = np.eye(3) * 10.0
+    for old in _variants(base):
+        for new in _variants(base):
+            assert sorted(system_changes(old, new)) == sorted(compare_atoms(old, new)), (old, new)
+    calc = ZooCalculator(GOLDEN / "schnet_molecule_float32.pt")
+    calc.ignored_changes = {"initial_charges"}
+    calc.atoms = base.copy()
+    moved = base.copy()
+    moved.set_initial_charges(np.ones(len(base)))
+    moved.positions[0] += 0.01
+    assert calc.check_state(moved) == ["positions"]
+
+
+def test_one_model_call_per_md_step() -> None:
+    from ase import units
+    from ase.md.verlet import VelocityVerlet
+
+    atoms = _atoms("schnet_molecule_float64")
+    calc = ZooCalculator(GOLDEN / "schnet_molecule_float64.pt")
+    calls = 0
+    compute = calc.artifact.compute
+
+    def counted(*args, **kw):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        return compute(*args, **kw)
+
+    calc.artifact.compute = counted  # type: ignore[method-assign]
+    atoms.calc = calc
+    dyn = VelocityVerlet(atoms, timestep=0.2 * units.fs)
+    dyn.run(10)
+    atoms.get_potential_energy(), atoms.get_forces()
+    assert calls == 11  # the first forces, then one per step; energy and forces of one geometry: one call
+
+
 @pytest.mark.parametrize("kind", ["schnet", "acsf", "wacsf"])
 def test_onnx_calculator_matches_torchscript(kind: str) -> None:
     atoms = _atoms(f"{kind}_molecule_float32")
@@ -122,6 +195,11 @@ def test_clear_input_errors(suffix: str) -> None:
     bad.calc = ZooCalculator(path)
     with pytest.raises(ModelError, match=r"element F \(Z=9\) is not supported .*H, C, O"):
         bad.get_potential_energy()
+    heavy = atoms.copy()
+    heavy.numbers[1] = 92  # beyond the model's largest element
+    heavy.calc = ZooCalculator(path)
+    with pytest.raises(ModelError, match=r"element U \(Z=92\) is not supported"):
+        heavy.get_forces()
     nan = atoms.copy()
     nan.positions[2, 1] = np.nan
     nan.calc = ZooCalculator(path)

@@ -32,6 +32,32 @@ from zoo.neighbors import neighbor_list
 MIN_DISTANCE = 0.1  # Å, as zoo.model.AtomisticModel
 
 
+_ARRAY_CHANGES = [p for p in all_changes if p not in ("cell", "pbc")]
+
+
+def _close(a: Any, b: Any, tol: float) -> bool:
+    """``ase.calculators.calculator.equal(a, b, atol=tol)``: same shape and |a - b| <= tol everywhere
+    (NaN never close), with an exact-equality shortcut."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    if np.array_equal(a, b):
+        return True
+    if a.dtype == bool or b.dtype == bool:
+        return False
+    return bool((np.abs(a - b) <= tol).all())
+
+
+def system_changes(old: Any, new: Any, tol: float = 1e-15) -> list[str]:
+    """What ``ase.calculators.calculator.compare_atoms(old, new, tol)`` reports as changed."""
+    changes = [p for p in ("cell", "pbc") if not _close(getattr(old, p), getattr(new, p), tol)]
+    for prop in _ARRAY_CHANGES:
+        a, b = old.arrays.get(prop), new.arrays.get(prop)
+        if (a is None) != (b is None) or (a is not None and not _close(a, b, tol)):
+            changes.append(prop)
+    return changes
+
+
 class ZooCalculator(Calculator):
     """Energy, per-atom energies, forces, stress (periodic) and dipole (if exported) from a zoo artifact."""
 
@@ -56,6 +82,8 @@ class ZooCalculator(Calculator):
         self.skin = float(skin)
         self.device = device
         self.species = set(self.artifact.species)
+        self._known_z = np.zeros(max(self.species) + 1, dtype=bool)
+        self._known_z[sorted(self.species)] = True
         self.implemented_properties = list(ZooCalculator.implemented_properties)
         if "dipole" in self.artifact.outputs:
             self.implemented_properties.append("dipole")
@@ -95,9 +123,12 @@ class ZooCalculator(Calculator):
 
     # -- input checks (the ONNX graph has none; TorchScript repeats them) ---------------------------
     def _check(self, positions: np.ndarray, numbers: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> None:
-        bad = [int(z) for z in numbers if int(z) not in self.species]
-        if bad:
-            z = bad[0]
+        known = np.zeros(len(numbers), dtype=bool)  # a lookup table: np.isin costs more on molecules
+        in_table = (numbers >= 0) & (numbers < len(self._known_z))
+        known[in_table] = self._known_z[numbers[in_table]]
+        bad = numbers[~known]
+        if len(bad):
+            z = int(bad[0])
             sym = ase.data.chemical_symbols[z] if 0 < z < len(ase.data.chemical_symbols) else str(z)
             known = ", ".join(ase.data.chemical_symbols[s] for s in sorted(self.species))
             raise ModelError(f"element {sym} (Z={z}) is not supported by this model (trained on {known})")
@@ -131,6 +162,14 @@ class ZooCalculator(Calculator):
         return edge_index[:, keep], shifts[keep]
 
     # -- ASE interface -----------------------------------------------------------------------------
+    def check_state(self, atoms, tol: float = 1e-15) -> list[str]:  # type: ignore[no-untyped-def]
+        """ASE's `compare_atoms` with the same answer, in a tenth of its time: an ASE MD step asks 2-3
+        times, and on a small molecule ASE's generic `np.isclose` checks cost as much as the model."""
+        if self.atoms is None:
+            return list(all_changes)
+        ignored = set(self.ignored_changes)
+        return [c for c in system_changes(self.atoms, atoms, tol) if c not in ignored]
+
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:  # noqa: B006
         super().calculate(atoms, properties, system_changes)
         a = self.atoms
