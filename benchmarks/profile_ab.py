@@ -16,6 +16,7 @@ Measures (SchNet F=128, 6 interactions, 20 Gaussians, cutoff 5 Å, float32, torc
   1,536-atom water box (2x2x2 of shared/data/water/data_0), positions jittered by 0.01 Å per call
 * calc192: the same for one 192-atom water frame
 * calc9: the same for the 9-atom malonaldehyde molecule
+* md9: ms per ASE VelocityVerlet step (0.5 fs) of malonaldehyde with that calculator (--reps x 50 steps)
 
 ``--check`` also evaluates a float64 model with both versions (energies, forces, stress on a periodic
 water frame, and the parameter gradient of the energy+forces loss) and prints the largest relative
@@ -144,6 +145,25 @@ def work_calc(reps: int, rep: int) -> tuple[float, float]:
     return 1000 * (time.perf_counter() - t) / reps, 1000 * (time.process_time() - c) / reps
 
 
+def work_md(steps: int) -> tuple[float, float]:
+    """ms per ASE VelocityVerlet step (0.5 fs) of malonaldehyde with ZooCalculator on the .pt export."""
+    import torch
+    from ase import units
+    from ase.md.verlet import VelocityVerlet
+
+    from zoo.data import sample_path
+    from zoo.data.dataset import AtomsDataset
+
+    model, cfg = _model(torch.float32)
+    atoms = AtomsDataset(sample_path("malonaldehyde")).to_atoms(0)
+    calculator_call(model, cfg, atoms)
+    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+    dyn.run(20)  # TorchScript profiling runs
+    t, c = time.perf_counter(), time.process_time()
+    dyn.run(steps)
+    return 1000 * (time.perf_counter() - t) / steps, 1000 * (time.process_time() - c) / steps
+
+
 def work_check(out: str) -> None:
     import numpy as np
     import torch
@@ -193,6 +213,7 @@ def worker(args: argparse.Namespace) -> None:
         "calc": lambda: work_calc(max(1, args.reps // 3), 2),
         "calc192": lambda: work_calc(args.reps, 1),
         "calc9": lambda: work_calc(args.reps * 10, 0),
+        "md9": lambda: work_md(args.reps * 50),
     }[args.worker]()
     print(f"RESULT {ms[0]} {ms[1]}")
 
