@@ -14,7 +14,9 @@ This script installs nothing. SchNetPack goes beside the pinned torch without up
 torch.utils.data.dataloader, which torch 2.13 no longer has: this script defines it before importing
 schnetpack; nothing in schnetpack is changed.)
 
-What is measured, for SchNet F=128, 6 interactions, 20 Gaussians, cosine cutoff 5 Å, float32:
+What is measured, for SchNet F=128, 6 interactions, 20 Gaussians, cosine cutoff 5 Å, float32 (the
+calculators' SchNetPack model gets zoo's weights and zoo's shifted-softplus output head, SchNetPack 2.x
+defaulting to SiLU there, and the script checks that both tools' forces agree: one function, two tools):
 * training molecules/s, energy+forces, batch 100, Adam, on the 1,000 malonaldehyde configurations of
   zoo/samples/malonaldehyde_1k.h5. SchNetPack reads the same structures from an ASE db built in a
   temporary folder (ASEAtomsData) through its AtomsLoader, with its MatScipyNeighborList and CastTo32
