@@ -164,7 +164,7 @@ class ZooCalculator(Calculator):
     # -- ASE interface -----------------------------------------------------------------------------
     def check_state(self, atoms, tol: float = 1e-15) -> list[str]:  # type: ignore[no-untyped-def]
         """ASE's `compare_atoms` with the same answer in about a third of its time: an ASE MD step asks
-        2-3 times, and on a small molecule ASE's `np.isclose` checks were a sixth of the step."""
+        2-3 times, and on a small molecule ASE's `np.isclose` checks were a fifth of the step."""
         if self.atoms is None:
             return list(all_changes)
         ignored = set(self.ignored_changes)
