@@ -151,12 +151,13 @@ def run_row(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
     t0 = time.time()
     run([*zoo_cmd(), *cmd[1:]], env, work / f"{out.name}.train.log")
     wall = wall_before + time.time() - t0  # over all invocations of this row
-    epochs_done, stale = 0, 0
+    epochs_done, stale, train_s = 0, 0, 0.0
     log_csv = out / "log.csv"
     if log_csv.exists():
         lines = log_csv.read_text().strip().splitlines()[1:]
         if lines:
             epochs_done = int(lines[-1].split(",")[0])
+            train_s = float(lines[-1].split(",")[1])  # training time over all resumes (the trainer's clock)
             val_loss = [float(ln.split(",")[4]) for ln in lines]
             stale = len(val_loss) - 1 - val_loss.index(min(val_loss))  # epochs since the best one
     # why training ended: the trainer stops early after EARLY_STOPPING stale epochs, at the epoch cap, or
@@ -174,7 +175,7 @@ def run_row(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
              "--device", args.device], env)
     )
     result = {
-        "row": name, "command": shlex.join(cmd), "wall_s": round(wall, 1),
+        "row": name, "command": shlex.join(cmd), "wall_s": round(wall, 1), "train_s": round(train_s, 1),
         "earlier_commands": [*before.get("earlier_commands", []), *filter(None, [before.get("command")])],
         "epochs": epochs_done,
         "budget_limited": budget_limited, "ended_by": ended_by, "threads": args.threads,
@@ -193,7 +194,8 @@ def markdown(result: dict) -> str:
     limited = "budget-limited" if result["budget_limited"] else f"ended by {ended_by}"
     return (
         f"| {result['row']} | {'; '.join(cells)} | {result['n_train']}/{result['n_val']} | "
-        f"{result['wall_s']:.0f} s, {result['epochs']} epochs ({limited}) | `{result['command']}` |"
+        f"{result['wall_s']:.0f} s wall, {result.get('train_s', 0):.0f} s training, "
+        f"{result['epochs']} epochs ({limited}) | `{result['command']}` |"
     )
 
 
