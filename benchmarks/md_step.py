@@ -5,7 +5,8 @@
 The SchNetPack paper reports 11 ms per MD step of malonaldehyde on a P100 GPU. This measures the same
 step on the CPU (NVE, 0.5 fs, 9 atoms, 300 K start) with SchNet F=128, 6 interactions, 20 Gaussians,
 cutoff 5 Å, float32:
-  * ASE's VelocityVerlet + zoo.ase.ZooCalculator on the TorchScript `.pt` and the AOTInductor `.pt2`;
+  * ASE's VelocityVerlet + zoo.ase.ZooCalculator on the TorchScript `.pt` and the AOTInductor `.pt2`
+    (avx2, and avx512 where the CPU has it);
   * LAMMPS `fix nve` + `pair_style schnet` (the top-level CMake build's plugin) on the same artifacts;
   * ASE's VelocityVerlet + SchNetPack's SpkCalculator (MatScipy neighbour list, its default), when
     schnetpack is installed (docs/RESULTS.md says how), with zoo's weights copied in
@@ -143,10 +144,12 @@ def artifacts(tmp: Path, checkpoint: Path | None) -> dict[str, Path]:
         size = (rep.get("n_atom_basis"), rep.get("n_interactions"), rep.get("n_rbf"))
         if size != (cs.F, cs.N_INTER, cs.N_RBF):
             raise SystemExit(f"{checkpoint}: not the paper's SchNet (F={cs.F}, {cs.N_INTER} interactions)")
-    out = {"zoo .pt": tmp / "zoo.pt", "zoo .pt2 avx2": tmp / "zoo_avx2.pt2"}
     created = "2026-01-01T00:00:00+00:00"
+    out = {"zoo .pt": tmp / "zoo.pt"}
     export_model(model, cfg, out["zoo .pt"], created=created)
-    export_model(model, cfg, out["zoo .pt2 avx2"], fmt="aoti", isa="avx2", created=created)
+    for path, isa in cs.aoti_artifacts(tmp).items():  # avx2, and avx512 where this CPU has it
+        out[f"zoo .pt2 {isa}"] = path
+        export_model(model, cfg, path, fmt="aoti", isa=isa, created=created)
     try:
         spk = cs.import_schnetpack()
     except ImportError:
