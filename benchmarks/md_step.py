@@ -47,14 +47,12 @@ def molecule():  # type: ignore[no-untyped-def]
     return Atoms(numbers=d["z"], positions=d["R"][0])
 
 
-def start_velocities(atoms):  # type: ignore[no-untyped-def]
-    from ase import units
+def start_velocities(atoms) -> None:  # type: ignore[no-untyped-def]
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 
     MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(4928459))
     Stationary(atoms)
     ZeroRotation(atoms)
-    return units
 
 
 def n_pairs(positions: np.ndarray, cutoff: float = 5.0) -> int:
@@ -65,6 +63,7 @@ def n_pairs(positions: np.ndarray, cutoff: float = 5.0) -> int:
 # ------------------------------------------------------------------------------- one sample each
 def ase_sample(calc_kind: str, artifact: str, steps: int) -> dict[str, float]:
     """ms per VelocityVerlet step with ZooCalculator ('zoo') or SchNetPack's SpkCalculator ('spk')."""
+    from ase import units
     from ase.md.verlet import VelocityVerlet
 
     atoms = molecule()
@@ -73,12 +72,11 @@ def ase_sample(calc_kind: str, artifact: str, steps: int) -> dict[str, float]:
 
         atoms.calc = ZooCalculator(artifact)
     else:
-        sys.path.insert(0, str(HERE.parent))
-        import compare_schnetpack as cs
+        import compare_schnetpack as cs  # beside this script, so on sys.path
 
         spk = cs.import_schnetpack()
         atoms.calc = cs.spk_calculator(spk, Path(artifact))
-    units = start_velocities(atoms)
+    start_velocities(atoms)
     dyn = VelocityVerlet(atoms, timestep=TIMESTEP_FS * units.fs)
     dyn.run(max(steps // 10, 20))  # warm-up: TorchScript profiling runs, first allocations
     t = time.perf_counter()
@@ -126,11 +124,10 @@ def worker(args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------------------------------ driver
 def artifacts(tmp: Path, checkpoint: Path | None) -> dict[str, Path]:
-    """zoo's .pt and .pt2 (avx2) of the paper's SchNet, and SchNetPack's pickled model if installed."""
+    """zoo's .pt and .pt2 (avx2, avx512 where available) of the paper's SchNet, and SchNetPack's pickled
+    model if installed."""
+    import compare_schnetpack as cs  # beside this script, so on sys.path
     import torch
-
-    sys.path.insert(0, str(HERE.parent))
-    import compare_schnetpack as cs
 
     from zoo.export import export_model
 
