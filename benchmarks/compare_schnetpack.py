@@ -38,6 +38,9 @@ defaulting to SiLU there, and the script checks that both tools' forces agree: o
   like with zoo's skin.
 * the same zoo model as AOTInductor artifacts (``zoo export --format aoti``: compiled kernels, one
   thread, no interpreter; --isa avx2, and avx512 where the CPU has it) through the same ASE calculator.
+* with --filter-table N (default 512; 0 leaves them out): the same model exported with tabulated filters
+  (``zoo export --filter-table N``, export/SPEC.md "Filter tables": one fused operator per interaction
+  block instead of the filter network), as .pt and .pt2, in every row that follows.
 * the TorchScript and AOTInductor artifacts through the C++ runtime (zoo-bench: Model::compute, cell
   list + model, no Python) on both systems, and as LAMMPS pair_style schnet on the water box (ms per
   NVE step, np 1), set against SchNetPack's ASE calculator call timed again at the start of each of
@@ -303,15 +306,20 @@ def water_box():  # type: ignore[no-untyped-def]
     return atoms.repeat((2, 2, 2))
 
 
-def calculators(tmp: Path, reuse: bool):  # type: ignore[no-untyped-def]
+def calculators(tmp: Path, reuse: bool, table: int):  # type: ignore[no-untyped-def]
     spk = import_schnetpack()
     from zoo.ase import ZooCalculator
     from zoo.export import export_model
 
     model, cfg = zoo_model()
-    export_model(model, cfg, tmp / "zoo_schnet.pt", created="2026-01-01T00:00:00+00:00")
+    created = "2026-01-01T00:00:00+00:00"
+    export_model(model, cfg, tmp / "zoo_schnet.pt", created=created)
     for art, isa in aoti_artifacts(tmp).items():
-        export_model(model, cfg, art, fmt="aoti", isa=isa, created="2026-01-01T00:00:00+00:00")
+        export_model(model, cfg, art, fmt="aoti", isa=isa, created=created)
+    if table:  # the same model with tabulated filters (export/SPEC.md "Filter tables")
+        export_model(model, cfg, tmp / "zoo_schnet_table.pt", created=created, filter_table=table)
+        for art, isa in aoti_artifacts(tmp, "_table").items():
+            export_model(model, cfg, art, fmt="aoti", isa=isa, created=created, filter_table=table)
     smodel = spk_model(spk, zoo=model)  # zoo's weights: both calculators compute the same function
     torch.save(smodel, tmp / "spk_schnet.pt")
     calcs = {
@@ -320,6 +328,9 @@ def calculators(tmp: Path, reuse: bool):  # type: ignore[no-untyped-def]
         "spk": lambda: spk_calculator(spk, tmp / "spk_schnet.pt"),
         "spk+skin": lambda: spk_calculator(spk, tmp / "spk_schnet.pt", skin=0.5),
     }
+    if table:
+        calcs["zoo-table"] = lambda: ZooCalculator(tmp / "zoo_schnet_table.pt", reuse_memory=reuse)
+        calcs["zoo-aoti-table"] = lambda: ZooCalculator(tmp / "zoo_schnet_table_avx2.pt2", reuse_memory=reuse)
     return calcs
 
 
@@ -334,11 +345,11 @@ def spk_calculator(spk, model_file: Path, skin: float = 0.0):  # type: ignore[no
     )
 
 
-def aoti_artifacts(tmp: Path) -> dict[Path, str]:
+def aoti_artifacts(tmp: Path, variant: str = "") -> dict[Path, str]:
     """The AOTInductor builds of the zoo model: portable avx2, and avx512 where this CPU has it."""
     from zoo.export.aoti import host_isas
 
-    return {tmp / f"zoo_schnet_{isa}.pt2": isa for isa in ("avx2", "avx512") if isa in host_isas()}
+    return {tmp / f"zoo_schnet{variant}_{isa}.pt2": isa for isa in ("avx2", "avx512") if isa in host_isas()}
 
 
 def _block(a, ref_pos: np.ndarray, n_calls: int, rng: np.random.Generator) -> float:  # type: ignore[no-untyped-def]
@@ -373,10 +384,10 @@ def evaluations_per_call(a, ref_pos: np.ndarray, rng: np.random.Generator) -> fl
 
 
 def time_calculators(  # type: ignore[no-untyped-def]
-    tmp: Path, molecule, rounds: int, calls: int, box_calls: int, reuse: bool
+    tmp: Path, molecule, rounds: int, calls: int, box_calls: int, reuse: bool, table: int
 ):
     """(medians {system: {calculator: ms}}, spk(system) -> ms of one more block of SchNetPack calls)."""
-    makers = calculators(tmp, reuse)
+    makers = calculators(tmp, reuse, table)
     systems = {"molecule (9 atoms)": molecule, "water box (1,536 atoms)": water_box()}
     result: dict[str, dict[str, float]] = {}
     rng = np.random.default_rng(0)
@@ -402,6 +413,9 @@ def time_calculators(  # type: ignore[no-untyped-def]
             atoms[name].set_positions(ref_pos)
         dF = check_same_function(atoms["zoo"].calc, atoms["spk"].calc, ref)
         print(f"{sname}: zoo and SchNetPack forces agree to {dF:.2g} eV/Å (same weights)", flush=True)
+        if "zoo-table" in atoms:
+            dF = check_same_function(atoms["zoo-table"].calc, atoms["spk"].calc, ref)
+            print(f"{sname}: zoo with filter tables vs SchNetPack: forces agree to {dF:.2g} eV/Å", flush=True)
         kept[sname] = (atoms["spk"], ref_pos, n_calls)
 
     def spk(sname: str) -> float:
@@ -430,6 +444,9 @@ def time_compiled(tmp: Path, molecule, threads: int, rounds: int, spk) -> dict[s
         return {}
     artifacts = {"TorchScript": tmp / "zoo_schnet.pt"}
     artifacts.update({f"AOTI {isa}": art for art, isa in aoti_artifacts(tmp).items()})
+    if (tmp / "zoo_schnet_table.pt").exists():
+        artifacts["TorchScript table"] = tmp / "zoo_schnet_table.pt"
+        artifacts.update({f"AOTI {isa} table": art for art, isa in aoti_artifacts(tmp, "_table").items()})
     systems = {"molecule (9 atoms)": molecule, "water box (1,536 atoms)": water_box()}
     lmp_tools = lammps_throughput.lmp_tools
     lmp_dir = tmp / "lammps"
@@ -494,6 +511,10 @@ def main() -> None:
     ap.add_argument("--skip-calc", action="store_true")
     ap.add_argument("--skip-cpp", action="store_true", help="no C++ runtime / LAMMPS rows")
     ap.add_argument(
+        "--filter-table", type=int, default=512, metavar="N",
+        help="also time zoo's artifacts with filter tables on N intervals (zoo export --filter-table)",
+    )
+    ap.add_argument(
         "--malloc", default="default", choices=("default", "reuse"),
         help="this process's allocator: glibc's default, or keeping freed memory (docstring)",
     )
@@ -551,8 +572,9 @@ def main() -> None:
             from zoo.data.dataset import AtomsDataset
 
             molecule = AtomsDataset(args.data).to_atoms(0)
+            reuse = args.malloc == "reuse"
             calc, spk = time_calculators(
-                tmp, molecule, args.rounds, args.calls, args.box_calls, args.malloc == "reuse"
+                tmp, molecule, args.rounds, args.calls, args.box_calls, reuse, args.filter_table
             )
             for sname, res in calc.items():
                 rows.append((f"ASE calculator, {sname}", res["zoo"], res["spk"], "ms/call"))
@@ -561,6 +583,11 @@ def main() -> None:
                 )
                 aoti = res["zoo-aoti"]
                 rows.append(("  zoo ASE calculator on the AOTI avx2 .pt2", aoti, res["spk"], "ms/call"))
+                if "zoo-table" in res:
+                    tab, tab2 = res["zoo-table"], res["zoo-aoti-table"]
+                    rows.append(("  zoo ASE, .pt with filter tables", tab, res["spk"], "ms/call"))
+                    rows.append(("    vs SchNetPack with SkinNeighborList", tab, res["spk+skin"], "ms/call"))
+                    rows.append(("  zoo ASE, .pt2 avx2 with filter tables", tab2, res["spk"], "ms/call"))
             if not args.skip_cpp:
                 for sname, res in time_compiled(tmp, molecule, args.threads, args.rounds, spk).items():
                     spk_ms = res.pop("spk")

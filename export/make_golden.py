@@ -9,7 +9,8 @@ are the artifact's own outputs on CPU (TorchScript). Cases per kind (schnet, acs
   molecule  malonaldehyde, frame 0 of $ZOO_SHARED_DATA/md/xtb_malonaldehyde.npz (default ../shared/data)
   periodic  4 water molecules in a small triclinic cell (cell edges shorter than 2 x cutoff)
   ghost     the periodic cell unfolded into local + ghost atoms (n_local < N, zero shifts)
-plus schnet_water_float64.pt/.json: a 192-atom periodic water frame (species H, O) for the LAMMPS example.
+plus schnet_water_float64.pt/.json: a 192-atom periodic water frame (species H, O) for the LAMMPS example,
+and schnet_water_table_float64.pt/.json: that model with tabulated filters (export/SPEC.md "Filter tables").
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ KINDS = ("schnet", "acsf", "wacsf")
 DTYPES = ("float64", "float32")
 
 SHARED = Path(os.environ.get("ZOO_SHARED_DATA", ROOT.parent / "shared" / "data"))
+FILTER_TABLE = 512  # intervals of the tabulated golden
 WATER_NPZ = SHARED / "water" / "data_0"
 MD_NPZ = SHARED / "md" / "xtb_malonaldehyde.npz"
 
@@ -227,6 +229,30 @@ def make(out: Path, onnx: bool = True, verbose: bool = True) -> list[Path]:
     written += [art, out / "schnet_water_float64.json"]
     if verbose:
         print(f"schnet water float64: E={float(res['energy']):.6f} ({len(w_num)} atoms, {ei.shape[1]} pairs)")
+    # the same model with tabulated filters (format 1.1, operator zoo::cfconv_tab; SPEC "Filter tables")
+    art = out / "schnet_water_table_float64.pt"
+    export_model(model, cfg, art, dtype="float64", created=CREATED, filter_table=FILTER_TABLE)
+    tab = write_case(
+        out,
+        "schnet_water_table_float64",
+        art,
+        w_pos,
+        w_num,
+        w_cell,
+        [True] * 3,
+        ei,
+        sh,
+        len(w_num),
+        "float64",
+    )
+    written += [art, out / "schnet_water_table_float64.json"]
+    dev = float(np.abs(np.asarray(tab["forces"]) - np.asarray(res["forces"])).max())
+    assert dev < 1e-6 * float(np.abs(np.asarray(res["forces"])).max()), dev
+    if verbose:
+        print(
+            f"schnet water table float64: E={float(tab['energy']):.6f}, "
+            f"forces within {dev:.2g} of the network"
+        )
     return written
 
 

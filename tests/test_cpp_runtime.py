@@ -42,6 +42,8 @@ def reference(artifact: Path, atoms) -> dict:
     """Python evaluation of the same artifact with ASE's neighbour list (the ZooCalculator path)."""
     from ase.neighborlist import primitive_neighbor_list
 
+    import zoo.ops  # noqa: F401 (zoo's operators, for artifacts with tabulated filters)
+
     extra = {"metadata.json": ""}
     module = torch.jit.load(str(artifact), _extra_files=extra)
     meta = json.loads(extra["metadata.json"])
@@ -111,12 +113,11 @@ def test_zoo_run_triclinic_matches_python(cmake_build, artifacts, tmp_path):  # 
     check_zoo_run(cmake_build, artifacts / "pair64.pt", triclinic_cell(), tmp_path, rtol=1e-10)
 
 
-@pytest.mark.skipif(not (GOLDEN / "schnet_water_float64.pt").exists(), reason="no SchNet golden artifact yet")
-def test_zoo_run_real_water_schnet_matches_python(cmake_build, shared_data, tmp_path):  # noqa: F811
-    """192-atom DFT water frame (real data) through the exporter's SchNet artifact."""
-    check_zoo_run(
-        cmake_build, GOLDEN / "schnet_water_float64.pt", water_box(shared_data), tmp_path, rtol=1e-9
-    )
+@pytest.mark.parametrize("name", ["schnet_water_float64.pt", "schnet_water_table_float64.pt"])
+def test_zoo_run_real_water_schnet_matches_python(cmake_build, shared_data, tmp_path, name):  # noqa: F811
+    """192-atom DFT water frame (real data) through the exporter's SchNet artifacts: the filter networks,
+    and the same model with tabulated filters (zoo::cfconv_tab, the runtime's fused kernels)."""
+    check_zoo_run(cmake_build, GOLDEN / name, water_box(shared_data), tmp_path, rtol=1e-9)
 
 
 def test_zoo_run_plain_xyz_molecule(cmake_build, artifacts, tmp_path, shared_data):  # noqa: F811
@@ -149,6 +150,7 @@ def test_zoo_run_plain_xyz_molecule(cmake_build, artifacts, tmp_path, shared_dat
     "case, needle",
     [
         ("future", "format version 2.0, newer than this runtime supports"),
+        ("operator", "needs the operator zoo::from_the_future, which this runtime does not provide"),
         ("garbage", "garbage.pt"),
         ("tampered", "SHA-256"),
         ("iron", "element Fe (atom 0) is not supported"),

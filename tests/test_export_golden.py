@@ -30,6 +30,10 @@ def test_golden_folder_is_complete_and_small() -> None:
                 assert f"{kind}_{case}_{dtype}.pt" in names and f"{kind}_{case}_{dtype}.json" in names
         assert f"{kind}_molecule_float32.onnx" in names
     assert "schnet_water_float64.pt" in names
+    assert "schnet_water_table_float64.pt" in names and "schnet_water_table_float64.json" in names
+    table = read_metadata(GOLDEN / "schnet_water_table_float64.pt")  # format 1.1: needs zoo::cfconv_tab
+    assert table["format_version"] == "1.1" and table["operators"] == ["zoo::cfconv_tab"]
+    assert table["filter_table"]["intervals"] == 512 and table["filter_table"]["max_abs_error"] < 1e-7
     assert sum(p.stat().st_size for p in GOLDEN.iterdir()) < 3_000_000
 
 

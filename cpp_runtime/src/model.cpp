@@ -23,6 +23,8 @@ namespace zoo {
 namespace {
 
 constexpr int kSupportedMajor = 1;
+// Operators of zoo's own that this runtime registers (src/cfconv_tab.cpp); metadata "operators".
+constexpr const char* kOperators[] = {"zoo::cfconv_tab"};
 constexpr double kMinDistance = 0.1;  // Å
 
 std::string first_line(const char* what) {
@@ -113,6 +115,16 @@ Metadata parse_metadata(const std::string& text, const std::string& path) {
     m.encoding = "torchscript";
     if (const json::Value* enc = root.find("encoding"); enc != nullptr && !enc->is_null())
       m.encoding = enc->as_string(where + "'encoding'");
+    // Format 1.1: operators beyond PyTorch's that the model calls; refuse one this runtime lacks.
+    if (const json::Value* ops = root.find("operators"); ops != nullptr && !ops->is_null()) {
+      for (const json::Value& op : ops->as_array(where + "'operators'")) {
+        const std::string name = op.as_string(where + "'operators' entry");
+        if (std::find(std::begin(kOperators), std::end(kOperators), name) == std::end(kOperators))
+          throw Error("artifact '" + path + "' needs the operator " + name +
+                      ", which this runtime does not provide; it was exported by zoo " + m.zoo_version +
+                      ": use the C++ runtime of zoo " + m.zoo_version + " or newer");
+      }
+    }
   } catch (const Error& e) {
     const std::string msg = e.what();
     if (msg.rfind("artifact '", 0) == 0) throw;

@@ -9,6 +9,7 @@ exported models (export/golden/) exist, and it is also what the runtime's own go
 writes into OUT_DIR:
   pair64.pt, pair32.pt          valid artifacts (float64 / float32), species H C N O, cutoff 3.0 Å
   future.pt                     format_version "2.0" (must be refused)
+  operator.pt                   format 1.1 naming an operator this runtime lacks (must be refused)
   nometa.pt                     no metadata.json (must be refused)
   missing_cutoff.pt             metadata without "cutoff" (must be refused)
   tampered.pt                   weights_sha256 that does not match (must be refused)
@@ -208,6 +209,8 @@ def main(out: Path) -> None:
     save(scripted(torch.float32), out / "pair32.pt", metadata("float32"))
     future = metadata("float64") | {"format_version": "2.0", "zoo_version": "2.3.0"}
     save(m64, out / "future.pt", future)
+    operator = metadata("float64") | {"format_version": "1.1", "operators": ["zoo::from_the_future"]}
+    save(m64, out / "operator.pt", operator | {"zoo_version": "2.3.0"})
     save(m64, out / "nometa.pt", None)
     save(m64, out / "missing_cutoff.pt", {k: v for k, v in metadata("float64").items() if k != "cutoff"})
     save(m64, out / "tampered.pt", metadata("float64") | {"weights_sha256": "0" * 64}, checksum=False)

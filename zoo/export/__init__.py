@@ -16,8 +16,8 @@ from typing import Any
 from zoo.errors import ArtifactError, ZooError
 from zoo.export.artifact import Artifact, load_artifact, read_metadata
 from zoo.export.checksum import onnx_weights_sha256, torchscript_weights_sha256
-from zoo.export.metadata import FORMAT_MAJOR, FORMAT_VERSION, build_metadata
-from zoo.export.torchscript import save_torchscript, script_artifact
+from zoo.export.metadata import FORMAT_MAJOR, FORMAT_VERSION, build_metadata, with_filter_table
+from zoo.export.torchscript import frozen_copy, save_torchscript, script_frozen
 from zoo.heads import Atomwise
 from zoo.model import AtomisticModel
 
@@ -55,11 +55,13 @@ def export_model(
     created: str | None = None,
     isa: str = "avx2",
     threads: int = 1,
+    filter_table: int = 0,
 ) -> dict[str, Any]:
     """Write ``model`` as an artifact at ``out``; returns the metadata stored in it.
 
     ``isa`` and ``threads`` apply to ``fmt="aoti"`` only: instruction set and thread count the library's
-    kernels are compiled for (zoo/export/aoti.py)."""
+    kernels are compiled for (zoo/export/aoti.py). ``filter_table`` > 0 (SchNet, TorchScript and
+    AOTInductor): tabulate the filter networks on that many intervals (export/SPEC.md "Filter tables")."""
     if fmt not in FORMATS:
         raise ArtifactError(f"unknown export format {fmt!r}; choose torchscript, onnx or aoti")
     if dtype not in ("float32", "float64"):
@@ -70,13 +72,23 @@ def export_model(
             f"this model predicts only {', '.join(model.heads)}: an artifact serves an energy with its "
             "forces (export/SPEC.md), so the model needs a scalar energy property to be exported"
         )
+    if filter_table < 0:
+        raise ArtifactError(f"filter_table must be 0 (off) or a number of intervals, not {filter_table}")
+    if filter_table and fmt == "onnx":
+        raise ArtifactError(
+            "filter tables need zoo's operator zoo::cfconv_tab, which ONNX Runtime does not have: "
+            "export ONNX without --filter-table (or choose .pt / .pt2)"
+        )
     meta = build_metadata(model, config, dtype, fmt, checkpoint, source, created)
+    frozen = frozen_copy(model, dtype, filter_table)
+    if filter_table:
+        meta = with_filter_table(meta, frozen.representation.table_error)
     if fmt == "torchscript":
-        return save_torchscript(script_artifact(model, dtype), out, meta)
+        return save_torchscript(script_frozen(frozen), out, meta)
     if fmt == "aoti":
         from zoo.export.aoti import save_aoti
 
-        return save_aoti(model, out, meta, dtype, isa, threads)
+        return save_aoti(frozen, out, meta, dtype, isa, threads)
     from zoo.export.onnx_export import save_onnx
 
     return save_onnx(model, out, meta, dtype)
@@ -90,6 +102,7 @@ def export_checkpoint(
     created: str | None = None,
     isa: str = "avx2",
     threads: int = 1,
+    filter_table: int = 0,
 ) -> dict[str, Any]:
     """`zoo export`: checkpoint -> artifact."""
     ckpt_path = Path(ckpt_path)
@@ -104,4 +117,6 @@ def export_checkpoint(
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     source = {"checkpoint": ckpt_path.name, "checkpoint_sha256": h.hexdigest()}
-    return export_model(model, ckpt["config"], out, fmt, dtype, ckpt, source, created, isa, threads)
+    return export_model(
+        model, ckpt["config"], out, fmt, dtype, ckpt, source, created, isa, threads, filter_table
+    )

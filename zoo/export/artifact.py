@@ -38,6 +38,27 @@ def _check_version(meta: dict[str, Any], path: Path) -> None:
         raise ArtifactError(f"artifact {path} metadata lacks the required field(s) {', '.join(missing)}")
 
 
+def _check_operators(meta: dict[str, Any], path: Path, device: str) -> None:
+    """Format 1.1 "operators": refuse a file that needs an operator this zoo lacks; load the fused CPU
+    kernels of the ones it has (zoo/ops.py)."""
+    from zoo import ops
+
+    needed = meta.get("operators") or []
+    if not isinstance(needed, list) or not all(isinstance(o, str) for o in needed):
+        raise ArtifactError(f"artifact {path} has an invalid 'operators' member (expected a list of names)")
+    unknown = [o for o in needed if o not in ops.PROVIDED]
+    if unknown:
+        from zoo import __version__
+
+        by = meta.get("zoo_version", "a newer version")
+        raise ArtifactError(
+            f"artifact {path} needs the operator {', '.join(unknown)}, which zoo {__version__} does not "
+            f"provide; it was exported by zoo {by}: install zoo {by} or newer to use it"
+        )
+    if needed and device.startswith("cpu"):
+        ops.load_kernels()
+
+
 def _parse(text: bytes | str, path: Path) -> dict[str, Any]:
     try:
         meta = json.loads(text)
@@ -208,6 +229,7 @@ def load_artifact(path: str | Path, device: str = "cpu", verify: bool = True) ->
     path = Path(path)
     meta = read_metadata(path)
     _check_version(meta, path)
+    _check_operators(meta, path, device)
     encoding = _encoding(path)
     if encoding == "aoti":
         return _load_aoti(path, meta, device, verify)

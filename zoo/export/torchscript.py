@@ -20,17 +20,38 @@ from zoo.nn import SchNet
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def script_artifact(model: AtomisticModel, dtype: str = "float32") -> torch.jit.ScriptModule:
-    """The frozen TorchScript module with the call signature of export/SPEC.md."""
+def frozen_copy(model: AtomisticModel, dtype: str, filter_table: int = 0) -> AtomisticModel:
+    """A copy of ``model`` in ``dtype`` for export: no gradients for the weights, SchNet's filter weights
+    packed and, with ``filter_table`` > 0, its filters tabulated on that many intervals (SPEC "Filter
+    tables"; its step and error are then in ``representation.table_error``)."""
     if dtype not in DTYPES:
         raise ArtifactError(f"dtype must be float32 or float64, not {dtype!r}")
+    if filter_table and not isinstance(model.representation, SchNet):
+        raise ArtifactError(
+            "filter tables are for SchNet's filter networks; this is a "
+            f"{type(model.representation).__name__} model: export it without --filter-table"
+        )
     m = copy.deepcopy(model).to(DTYPES[dtype]).eval()
     for p in m.parameters():
         p.requires_grad_(False)
     if isinstance(m.representation, SchNet):
         m.representation.pack_filters()
+        if filter_table:
+            m.representation.tabulate_filters(filter_table)
+    return m
+
+
+def script_frozen(m: AtomisticModel) -> torch.jit.ScriptModule:
+    """The frozen TorchScript module of a ``frozen_copy``, with the call signature of export/SPEC.md."""
     scripted = torch.jit.script(ArtifactModule(m)).eval()
     return torch.jit.freeze(scripted)
+
+
+def script_artifact(
+    model: AtomisticModel, dtype: str = "float32", filter_table: int = 0
+) -> torch.jit.ScriptModule:
+    """The frozen TorchScript module of ``model`` (export/SPEC.md)."""
+    return script_frozen(frozen_copy(model, dtype, filter_table))
 
 
 def atomic_write(path: Path, write: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+import zoo.ops  # noqa: F401 (defines torch.ops.zoo.cfconv_tab for tabulated filters)
 from zoo.errors import ModelError
 from zoo.nn.blocks import CosineCutoff, GaussianRBF, ShiftedSoftplus, scatter_sum
 
@@ -38,6 +39,8 @@ class SchNetInteraction(nn.Module):
 
 class SchNet(nn.Module):
     """SchNet representation. Defaults follow the paper: F=128, 6 interactions, cutoff 5 Å."""
+
+    __jit_ignored_attributes__ = ["table_error"]
 
     def __init__(
         self,
@@ -75,6 +78,10 @@ class SchNet(nn.Module):
         self.packed = False
         for name in ("packed_w1", "packed_b1", "packed_w2", "packed_b2"):
             self.register_buffer(name, torch.zeros(0), persistent=False)
+        # filled by tabulate_filters() in exported artifacts that ask for it (export/SPEC.md "Filter tables")
+        self.table_step = 0.0
+        self.table_error: dict[str, float] = {}
+        self.register_buffer("filter_table", torch.zeros(0), persistent=False)
 
     def filter_weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The filter networks of all blocks stacked: W1 (B, n_rbf, F), b1 (B, F), W2 (B, F, F), b2 (B, F).
@@ -95,12 +102,25 @@ class SchNet(nn.Module):
         self.packed_w1, self.packed_b1, self.packed_w2, self.packed_b2 = w1, b1, w2, b2
         self.packed = True
 
-    def forward(
-        self, numbers: Tensor, vectors: Tensor, idx_i: Tensor, idx_j: Tensor, mirrored: bool = False
-    ) -> Tensor:
-        if mirrored:
-            vectors = vectors[: vectors.shape[0] // 2]
-        r = torch.linalg.vector_norm(vectors, dim=1)
+    @torch.jit.unused
+    def tabulate_filters(self, intervals: int) -> dict[str, float]:
+        """Replace the filter networks by tables of cubic Hermite polynomials on ``intervals`` equal
+        intervals of [0, cutoff] (export only: the weights are frozen). Values and derivatives at the
+        nodes are the networks' own, computed in float64; returns the table's largest deviation from
+        the networks at the interval midpoints (absolute, eV-free filter units) and max |W|."""
+        from zoo.nn.filter_table import hermite_table
+
+        if intervals < 2:
+            raise ModelError(f"a filter table needs at least 2 intervals, got {intervals}")
+        table, step, error = hermite_table(self, intervals)
+        ref = next(iter(self.parameters()))
+        self.filter_table = table.to(dtype=ref.dtype, device=ref.device).contiguous()
+        self.table_step = step
+        self.table_error = {"intervals": intervals, "step": step, **error}
+        return self.table_error
+
+    def filters(self, r: Tensor) -> Tensor:
+        """W_ij = filter_net(rbf(r_ij)) * f_cut(r_ij) of all blocks: (blocks, pairs, F)."""
         rcut = self.cutoff_fn(r)
         # the filters of all blocks at once: they depend on the distances only. First layers in one
         # matrix product, one activation, second layers in one batched product (blocks x pairs x F),
@@ -115,10 +135,29 @@ class SchNet(nn.Module):
         # the weight gradient (pairs x F x n_rbf) even for frozen weights (artifacts)
         first = torch.baddbmm(b1[:, None, :], rbf[None].expand(w1.shape[0], -1, -1), w1)
         filters = torch.baddbmm(b2[:, None, :], nn.functional.softplus(first), w2)
+        return filters * rcut[None, :, None]
+
+    def forward(
+        self, numbers: Tensor, vectors: Tensor, idx_i: Tensor, idx_j: Tensor, mirrored: bool = False
+    ) -> Tensor:
+        if mirrored:
+            half = vectors.shape[0] // 2
+            vectors, idx_i, idx_j = vectors[:half], idx_i[:half], idx_j[:half]
+        r = torch.linalg.vector_norm(vectors, dim=1)
+        x = self.embedding(numbers)
+        if self.table_step > 0.0:  # one fused operator per block, no per-pair filter tensors
+            for k, block in enumerate(self.interactions):
+                h = block.in2f(x)
+                args = (self.filter_table[k], self.table_step, self.cutoff, mirrored)
+                if torch.jit.is_scripting():  # the operator's own autograd (C++ runtime, TorchScript)
+                    conv = torch.ops.zoo.cfconv_tab(h, r, idx_i, idx_j, *args)
+                else:  # eager and torch.func transforms (the traced encodings, zoo/export/graph.py)
+                    conv = zoo.ops.CfconvTab.apply(h, r, idx_i, idx_j, *args)
+                x = x + block.f2out(conv)
+            return x
         # unbind, not filters[k]: the backward of k = 0..5 selections would build six zero-filled
         # (blocks, pairs, F) gradients and add them up; unbind's backward stacks the six once
-        per_block = (filters * rcut[None, :, None]).unbind(0)
-        x = self.embedding(numbers)
+        per_block = self.filters(r).unbind(0)
         for k, block in enumerate(self.interactions):
             x = block(x, per_block[k], idx_i, idx_j, mirrored)
         return x
