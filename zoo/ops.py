@@ -183,17 +183,8 @@ class CfconvTab(torch.autograd.Function):
     (zoo/export/graph.py) use it; the traced graph holds the two operators."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
-        h: Tensor,
-        r: Tensor,
-        idx_i: Tensor,
-        idx_j: Tensor,
-        table: Tensor,
-        step: float,
-        cutoff: float,
-        symmetric: bool,
-    ) -> Tensor:
-        return torch.ops.zoo.cfconv_tab(h, r, idx_i, idx_j, table, step, cutoff, symmetric)
+    def forward(*args):  # type: ignore[no-untyped-def, override] (h, r, idx_i, idx_j, table, step, cutoff, symmetric)
+        return torch.ops.zoo.cfconv_tab(*args)
 
     setup_context = staticmethod(_setup_context)
     backward = staticmethod(_backward)
