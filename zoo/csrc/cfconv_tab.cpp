@@ -3,7 +3,8 @@
 //
 // Built twice: into the C++ runtime (cpp_runtime/CMakeLists.txt), where it defines the operators, their
 // autograd and kernels for every device; and by zoo/ops.py for Python with ZOO_CFCONV_CPU_KERNELS_ONLY,
-// where Python has defined the operators and this file adds only the fused CPU kernels.
+// where Python has defined the operators (reference formula, autograd) and this file adds what CPU
+// tensors use: the fused kernels and their C++ autograd.
 //
 //   conv[i] += h[j] * W(r_p)  for every pair p = (i, j); with `symmetric` also conv[j] += h[i] * W(r_p)
 //   W(r) = c0 + c1 t + c2 t^2 + c3 t^3, coefficients of interval k = floor(r / step), t = r / step - k
@@ -256,6 +257,45 @@ std::tuple<Tensor, Tensor> cfconv_tab_backward_cpu(const Tensor& grad_in, const 
   return {grad_h, grad_r};
 }
 
+// ---------------------------------------------------------------- autograd
+class CfconvTab : public torch::autograd::Function<CfconvTab> {
+ public:
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& h, const Tensor& r,
+                        const Tensor& idx_i, const Tensor& idx_j, const Tensor& table, double step,
+                        double cutoff, bool symmetric) {
+    ctx->save_for_backward({h, r, idx_i, idx_j, table});
+    ctx->saved_data["step"] = step;
+    ctx->saved_data["cutoff"] = cutoff;
+    ctx->saved_data["symmetric"] = symmetric;
+    static auto op = torch::Dispatcher::singleton()
+                         .findSchemaOrThrow("zoo::cfconv_tab", "")
+                         .typed<Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                       const Tensor&, double, double, bool)>();
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return op.call(h, r, idx_i, idx_j, table, step, cutoff, symmetric);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    static auto op = torch::Dispatcher::singleton()
+                         .findSchemaOrThrow("zoo::cfconv_tab_backward", "")
+                         .typed<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
+                                                           const Tensor&, const Tensor&, const Tensor&,
+                                                           double, double, bool)>();
+    auto [grad_h, grad_r] =
+        op.call(grads[0].contiguous(), saved[0], saved[1], saved[2], saved[3], saved[4],
+                ctx->saved_data["step"].toDouble(), ctx->saved_data["cutoff"].toDouble(),
+                ctx->saved_data["symmetric"].toBool());
+    return {grad_h, grad_r, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+Tensor cfconv_tab_autograd(const Tensor& h, const Tensor& r, const Tensor& idx_i, const Tensor& idx_j,
+                           const Tensor& table, double step, double cutoff, bool symmetric) {
+  return CfconvTab::apply(h, r, idx_i, idx_j, table, step, cutoff, symmetric);
+}
+
 }  // namespace
 
 #ifndef ZOO_CFCONV_CPU_KERNELS_ONLY
@@ -305,45 +345,6 @@ std::tuple<Tensor, Tensor> cfconv_tab_backward_generic(const Tensor& grad, const
   return {grad_h, (prod * dw).sum(1)};
 }
 
-// ---------------------------------------------------------------- autograd
-class CfconvTab : public torch::autograd::Function<CfconvTab> {
- public:
-  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& h, const Tensor& r,
-                        const Tensor& idx_i, const Tensor& idx_j, const Tensor& table, double step,
-                        double cutoff, bool symmetric) {
-    ctx->save_for_backward({h, r, idx_i, idx_j, table});
-    ctx->saved_data["step"] = step;
-    ctx->saved_data["cutoff"] = cutoff;
-    ctx->saved_data["symmetric"] = symmetric;
-    static auto op = torch::Dispatcher::singleton()
-                         .findSchemaOrThrow("zoo::cfconv_tab", "")
-                         .typed<Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                       const Tensor&, double, double, bool)>();
-    at::AutoDispatchBelowADInplaceOrView guard;
-    return op.call(h, r, idx_i, idx_j, table, step, cutoff, symmetric);
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    static auto op = torch::Dispatcher::singleton()
-                         .findSchemaOrThrow("zoo::cfconv_tab_backward", "")
-                         .typed<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
-                                                           const Tensor&, const Tensor&, const Tensor&,
-                                                           double, double, bool)>();
-    auto [grad_h, grad_r] =
-        op.call(grads[0].contiguous(), saved[0], saved[1], saved[2], saved[3], saved[4],
-                ctx->saved_data["step"].toDouble(), ctx->saved_data["cutoff"].toDouble(),
-                ctx->saved_data["symmetric"].toBool());
-    return {grad_h, grad_r, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
-  }
-};
-
-Tensor cfconv_tab_autograd(const Tensor& h, const Tensor& r, const Tensor& idx_i, const Tensor& idx_j,
-                           const Tensor& table, double step, double cutoff, bool symmetric) {
-  return CfconvTab::apply(h, r, idx_i, idx_j, table, step, cutoff, symmetric);
-}
-
 }  // namespace
 
 // The schemas are those of zoo/ops.py (SCHEMA, BACKWARD_SCHEMA): artifacts name the operator by them.
@@ -363,6 +364,13 @@ TORCH_LIBRARY_IMPL(zoo, CompositeExplicitAutograd, m) {
 
 TORCH_LIBRARY_IMPL(zoo, Autograd, m) { m.impl("cfconv_tab", &cfconv_tab_autograd); }
 #endif  // ZOO_CFCONV_CPU_KERNELS_ONLY
+
+// CPU tensors: the fused kernels, and the C++ autograd (registered for AutogradCPU, which takes precedence
+// over an Autograd registration such as Python's, so that the backward runs without Python there too).
+TORCH_LIBRARY_IMPL(zoo, AutogradCPU, m) {
+  m.impl("cfconv_tab", &cfconv_tab_autograd);
+  m.impl("cfconv_tab_backward", torch::CppFunction::makeFallthrough());  // first derivatives only
+}
 
 TORCH_LIBRARY_IMPL(zoo, CPU, m) {
   m.impl("cfconv_tab", &cfconv_tab_cpu);
