@@ -76,6 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         t = meta["filter_table"]
         print(
             f"filter table: {t['intervals']} intervals of {t['step']:.4g} Å, largest deviation from the "
-            f"filter networks {t['max_abs_error']:.2g} (filters up to {t['max_abs_filter']:.2g})"
+            f"filter networks {t['max_abs_error']:.2g} (values, filters up to {t['max_abs_filter']:.2g}), "
+            f"{t['max_abs_slope_error']:.2g} /Å (slopes)"
         )
     return 0
