@@ -1,6 +1,7 @@
 """Molecular-dynamics step time of malonaldehyde with the paper's SchNet, in every consumer.
 
     python benchmarks/md_step.py [--checkpoint best.ckpt] [--steps 2000] [--rounds 3] [--threads 1]
+                                 [--filter-table 512]
 
 The SchNetPack paper reports 11 ms per MD step of malonaldehyde on a P100 GPU. This measures the same
 step on the CPU (NVE, 0.5 fs, 9 atoms, 300 K start) with SchNet F=128, 6 interactions, 20 Gaussians,
@@ -11,7 +12,8 @@ cutoff 5 Å, float32:
   * ASE's VelocityVerlet + SchNetPack's SpkCalculator (MatScipy neighbour list, its default), when
     schnetpack is installed (docs/RESULTS.md says how), with zoo's weights copied in
     (compare_schnetpack.spk_model): both tools integrate the same potential; the script checks that
-    their forces agree before timing.
+    their forces agree before timing;
+  * with --filter-table N, zoo's artifacts exported with filter tables too (export/SPEC.md).
 With --checkpoint (a zoo training checkpoint of that architecture) every model carries trained
 weights; without, a fresh SchNet (seed 0), under which the molecule may fly apart. The table prints
 the pair count at the end of each run (72 = all 9 x 8 ordered pairs within 5 Å).
@@ -123,9 +125,9 @@ def worker(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------------------------ driver
-def artifacts(tmp: Path, checkpoint: Path | None) -> dict[str, Path]:
-    """zoo's .pt and .pt2 (avx2, avx512 where available) of the paper's SchNet, and SchNetPack's pickled
-    model if installed."""
+def artifacts(tmp: Path, checkpoint: Path | None, table: int = 0) -> dict[str, Path]:
+    """zoo's .pt and .pt2 (avx2, avx512 where available) of the paper's SchNet (with ``table`` > 0 also
+    exported with filter tables), and SchNetPack's pickled model if installed."""
     import compare_schnetpack as cs  # beside this script, so on sys.path
     import torch
 
@@ -147,6 +149,12 @@ def artifacts(tmp: Path, checkpoint: Path | None) -> dict[str, Path]:
     for path, isa in cs.aoti_artifacts(tmp).items():  # avx2, and avx512 where this CPU has it
         out[f"zoo .pt2 {isa}"] = path
         export_model(model, cfg, path, fmt="aoti", isa=isa, created=created)
+    if table:  # export/SPEC.md "Filter tables"
+        out["zoo .pt, tables"] = tmp / "zoo_table.pt"
+        export_model(model, cfg, out["zoo .pt, tables"], created=created, filter_table=table)
+        for path, isa in cs.aoti_artifacts(tmp, "_table").items():
+            out[f"zoo .pt2 {isa}, tables"] = path
+            export_model(model, cfg, path, fmt="aoti", isa=isa, created=created, filter_table=table)
     try:
         spk = cs.import_schnetpack()
     except ImportError:
@@ -181,6 +189,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--plugin", type=Path, default=None, help="libzoo_lammps.so (default: the CMake build)")
     ap.add_argument("--no-lammps", action="store_true")
+    ap.add_argument(
+        "--filter-table", type=int, default=0, metavar="N",
+        help="also run zoo's artifacts with filter tables on N intervals (zoo export --filter-table)",
+    )
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--artifact", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -194,7 +206,7 @@ def main() -> None:
 
         args.plugin = cpp_build.build() / "lammps_plugin" / "libzoo_lammps.so"
     with tempfile.TemporaryDirectory(prefix="zoo_md_step_") as tmp:
-        arts = artifacts(Path(tmp), args.checkpoint)
+        arts = artifacts(Path(tmp), args.checkpoint, args.filter_table)
         rows: list[tuple[str, str, Path]] = []
         for name, path in arts.items():
             if name.startswith("zoo"):
