@@ -80,18 +80,18 @@ def export_model(
             "export ONNX without --filter-table (or choose .pt / .pt2)"
         )
     meta = build_metadata(model, config, dtype, fmt, checkpoint, source, created)
+    if fmt == "onnx":
+        from zoo.export.onnx_export import save_onnx
+
+        return save_onnx(model, out, meta, dtype)
     frozen = frozen_copy(model, dtype, filter_table)
     if filter_table:
         meta = with_filter_table(meta, frozen.representation.table_error)
     if fmt == "torchscript":
         return save_torchscript(script_frozen(frozen), out, meta)
-    if fmt == "aoti":
-        from zoo.export.aoti import save_aoti
+    from zoo.export.aoti import save_aoti
 
-        return save_aoti(frozen, out, meta, dtype, isa, threads)
-    from zoo.export.onnx_export import save_onnx
-
-    return save_onnx(model, out, meta, dtype)
+    return save_aoti(frozen, out, meta, dtype, isa, threads)
 
 
 def export_checkpoint(

@@ -106,8 +106,9 @@ class SchNet(nn.Module):
     def tabulate_filters(self, intervals: int) -> dict[str, float]:
         """Replace the filter networks by tables of cubic Hermite polynomials on ``intervals`` equal
         intervals of [0, cutoff] (export only: the weights are frozen). Values and derivatives at the
-        nodes are the networks' own, computed in float64; returns the table's largest deviation from
-        the networks at the interval midpoints (absolute, eV-free filter units) and max |W|."""
+        nodes are the networks' own, computed in float64. Returns (and keeps as ``table_error``) the
+        intervals, the step and the table's largest deviation from the networks: values, slopes per Å,
+        and the largest filter value for scale (zoo.nn.filter_table.hermite_table)."""
         from zoo.nn.filter_table import hermite_table
 
         if intervals < 2:
