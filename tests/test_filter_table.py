@@ -182,3 +182,21 @@ def test_python_and_cpp_define_one_schema(repo_root: Path) -> None:
     assert (
         [f"zoo::{s}" for s in cpp] == python == [f"zoo::{zoo.ops.SCHEMA}", f"zoo::{zoo.ops.BACKWARD_SCHEMA}"]
     )
+
+
+def test_second_derivatives_are_refused() -> None:
+    """The fused operator defines first derivatives only: a graph of its backward (create_graph=True,
+    e.g. a Hessian) raises instead of silently missing terms (the C++ autograd, as TorchScript runs it)."""
+    from zoo.export.torchscript import frozen_copy
+
+    assert zoo.ops.load_kernels()
+    model, _ = _schnet()
+    rep = torch.jit.script(frozen_copy(model, "float64", filter_table=64).representation)
+    pos = torch.tensor([[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]], dtype=torch.float64)
+    ei = torch.tensor([[0, 0, 1, 1, 2, 2], [1, 2, 0, 2, 0, 1]])
+    vectors = (pos[ei[1]] - pos[ei[0]]).requires_grad_(True)
+    x = rep(torch.tensor([8, 1, 1]), vectors, ei[0], ei[1], False)
+    (g,) = torch.autograd.grad(x.sum(), vectors, retain_graph=True)  # first derivatives: fine
+    assert torch.isfinite(g).all() and g.abs().max() > 0
+    with pytest.raises(RuntimeError, match="second derivatives"):
+        torch.autograd.grad(x.sum(), vectors, create_graph=True)

@@ -277,6 +277,10 @@ class CfconvTab : public torch::autograd::Function<CfconvTab> {
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
+    // a graph of this backward (create_graph) would have no derivative: refuse rather than return zeros
+    TORCH_CHECK(!torch::GradMode::is_enabled(),
+                "zoo::cfconv_tab: second derivatives (create_graph=True, Hessians) of tabulated SchNet filters "
+                "are not supported; use the model exported without --filter-table");
     const auto saved = ctx->get_saved_variables();
     static auto op = torch::Dispatcher::singleton()
                          .findSchemaOrThrow("zoo::cfconv_tab_backward", "")

@@ -41,6 +41,7 @@ class SchNet(nn.Module):
     """SchNet representation. Defaults follow the paper: F=128, 6 interactions, cutoff 5 Å."""
 
     __jit_ignored_attributes__ = ["table_error"]
+    table_error: dict[str, float]  # tabulate_filters(): intervals, step, deviations (not scripted)
 
     def __init__(
         self,
@@ -80,7 +81,7 @@ class SchNet(nn.Module):
             self.register_buffer(name, torch.zeros(0), persistent=False)
         # filled by tabulate_filters() in exported artifacts that ask for it (export/SPEC.md "Filter tables")
         self.table_step = 0.0
-        self.table_error: dict[str, float] = {}
+        self.table_error = {}
         self.register_buffer("filter_table", torch.zeros(0), persistent=False)
 
     def filter_weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
