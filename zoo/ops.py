@@ -33,8 +33,6 @@ BACKWARD_SCHEMA = (
     "cfconv_tab_backward(Tensor grad, Tensor h, Tensor r, Tensor idx_i, Tensor idx_j, Tensor table, "
     "float step, float cutoff, bool symmetric) -> (Tensor, Tensor)"
 )
-
-
 SOURCE = Path(__file__).with_name("csrc") / "cfconv_tab.cpp"
 
 
@@ -46,18 +44,24 @@ def _defined() -> bool:
     return True
 
 
+def _cpu_kernels_registered() -> bool:
+    """Whether a build of zoo/csrc/cfconv_tab.cpp is loaded: ours, or the C++ runtime's (e.g. the LAMMPS
+    plugin, loaded before or after this module); each registers the CPU kernels only once."""
+    return torch._C._dispatch_has_kernel_for_dispatch_key(OP, "CPU")
+
+
 def load_kernels() -> bool:
     """Compile (once; torch.utils.cpp_extension caches the library by source hash) and load the fused CPU
-    kernels of zoo/csrc/cfconv_tab.cpp. Returns whether they are in use; where no C++ compiler is found,
-    warns once and keeps the reference path (same numbers, several times slower on large systems).
-    $ZOO_CFCONV_KERNELS=0 keeps the reference path without trying."""
+    kernels of zoo/csrc/cfconv_tab.cpp, unless a build is loaded already. Returns whether they are in use;
+    where no C++ compiler is found, warns once and keeps the reference path (same numbers, several times
+    slower on large systems). $ZOO_CFCONV_KERNELS=0 keeps the reference path without trying."""
     global _KERNELS
+    if _cpu_kernels_registered():
+        _KERNELS = True
     if _KERNELS is not None:
         return _KERNELS
     _KERNELS = False
-    if _RUNTIME_DEFINED:  # the C++ runtime's library (e.g. the LAMMPS plugin) defined the operator
-        _KERNELS = True
-    elif os.environ.get("ZOO_CFCONV_KERNELS", "1") != "0":
+    if os.environ.get("ZOO_CFCONV_KERNELS", "1") != "0":
         from torch.utils.cpp_extension import load
 
         try:
@@ -80,21 +84,33 @@ def load_kernels() -> bool:
 
 
 def kernels() -> bool:
-    """Whether zoo::cfconv_tab runs fused CPU kernels in this process (after ``load_kernels``)."""
-    return bool(_KERNELS)
+    """Whether zoo::cfconv_tab runs fused CPU kernels in this process."""
+    return _cpu_kernels_registered()
+
+
+def locate(r: Tensor, step: float, intervals: int) -> tuple[Tensor, Tensor]:
+    """Interval index k (P,) and position t in it (P,) of each distance: the table layout of SPEC
+    "Filter tables" (r = cutoff: t = 1 in the last interval)."""
+    s = (r * (1.0 / step)).clamp(min=0.0)
+    k = s.detach().floor().long().clamp(max=intervals - 1)
+    return k, s - k.to(s.dtype)
+
+
+def cubic(c: Tensor, t: Tensor) -> Tensor:
+    """c0 + c1 t + c2 t^2 + c3 t^3 for coefficients c (..., 4, F) and t broadcasting to (..., F)."""
+    return ((c[..., 3, :] * t + c[..., 2, :]) * t + c[..., 1, :]) * t + c[..., 0, :]
+
+
+def cubic_slope(c: Tensor, t: Tensor) -> Tensor:
+    """d/dt of ``cubic``: c1 + 2 c2 t + 3 c3 t^2."""
+    return (3.0 * c[..., 3, :] * t + 2.0 * c[..., 2, :]) * t + c[..., 1, :]
 
 
 def _coefficients(r: Tensor, table: Tensor, step: float, cutoff: float) -> tuple[Tensor, Tensor, Tensor]:
     """Per pair: interval coefficients (P, 4, F), position t in the interval (P, 1), in-range mask (P, 1)."""
-    s = (r * (1.0 / step)).clamp(min=0.0)
-    k = s.detach().floor().long().clamp(max=table.shape[0] - 1)  # r = cutoff: t = 1 in the last interval
-    t = (s - k.to(s.dtype))[:, None]
+    k, t = locate(r, step, table.shape[0])
     mask = (r < cutoff).to(r.dtype)[:, None]
-    return table.index_select(0, k), t, mask
-
-
-def _filters(c: Tensor, t: Tensor) -> Tensor:
-    return ((c[:, 3] * t + c[:, 2]) * t + c[:, 1]) * t + c[:, 0]
+    return table.index_select(0, k), t[:, None], mask
 
 
 def _scatter(values_i: Tensor, values_j: Tensor | None, idx_i: Tensor, idx_j: Tensor, n: int) -> Tensor:
@@ -115,7 +131,7 @@ def cfconv_tab_reference(
 ) -> Tensor:
     """The operator in plain torch operations (differentiable by autograd)."""
     c, t, mask = _coefficients(r, table, step, cutoff)
-    w = _filters(c, t) * mask
+    w = cubic(c, t) * mask
     return _scatter(h[idx_j] * w, h[idx_i] * w if symmetric else None, idx_i, idx_j, h.shape[0])
 
 
@@ -132,8 +148,8 @@ def cfconv_tab_backward_reference(
 ) -> tuple[Tensor, Tensor]:
     """zoo::cfconv_tab_backward in plain torch operations: (dL/dh, dL/dr) given dL/dconv."""
     c, t, mask = _coefficients(r, table, step, cutoff)
-    w = _filters(c, t) * mask
-    dw = ((3.0 * c[:, 3] * t + 2.0 * c[:, 2]) * t + c[:, 1]) * (mask / step)
+    w = cubic(c, t) * mask
+    dw = cubic_slope(c, t) * (mask / step)
     gi, hj = grad[idx_i], h[idx_j]
     prod = gi * hj
     if symmetric:
@@ -192,8 +208,7 @@ class CfconvTab(torch.autograd.Function):
 
 _LIBS: list[object] = []  # the operator objects, kept alive
 _KERNELS: bool | None = None
-_RUNTIME_DEFINED = _defined()
-if not _RUNTIME_DEFINED:
+if not _defined():  # else the C++ runtime's library (e.g. the LAMMPS plugin) defined it
     _define_python()
 
 __all__ = [
@@ -202,6 +217,9 @@ __all__ = [
     "CfconvTab",
     "cfconv_tab_backward_reference",
     "cfconv_tab_reference",
+    "cubic",
+    "cubic_slope",
     "kernels",
+    "locate",
     "load_kernels",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 import ase.data
 
+import zoo.ops
 from zoo.model import VECTOR_PROPERTIES, AtomisticModel
 
 FORMAT_VERSION = "1.0"
@@ -16,7 +17,6 @@ FORMAT_MAJOR = 1
 # Format 1.1 adds "operators" (operators beyond PyTorch's that the model calls) and "filter_table"; only
 # files that use them carry 1.1, so every other file stays readable by 1.0 readers.
 FORMAT_VERSION_OPERATORS = "1.1"
-FILTER_TABLE_OPERATOR = "zoo::cfconv_tab"  # zoo.ops.OP
 METADATA_FILE = "metadata.json"  # TorchScript extra file
 ONNX_METADATA_KEY = "zoo.metadata"  # ONNX metadata_props key
 
@@ -105,6 +105,6 @@ def with_filter_table(meta: dict[str, Any], table: dict[str, float]) -> dict[str
     """Metadata of an artifact whose SchNet filters are tables (export/SPEC.md "Filter tables")."""
     out = dict(meta)
     out["format_version"] = FORMAT_VERSION_OPERATORS
-    out["operators"] = [FILTER_TABLE_OPERATOR]
+    out["operators"] = [zoo.ops.OP]
     out["filter_table"] = _jsonable(dict(table))
     return out

@@ -14,6 +14,8 @@ import copy
 import torch
 from torch import Tensor
 
+from zoo.ops import cubic, cubic_slope, locate
+
 
 def _coefficients(values: Tensor, slopes: Tensor) -> Tensor:
     """(B, n+1, F) node values and step-scaled derivatives -> (B, n, 4, F) coefficients in t."""
@@ -25,11 +27,8 @@ def _coefficients(values: Tensor, slopes: Tensor) -> Tensor:
 
 def evaluate(table: Tensor, step: float, r: Tensor) -> Tensor:
     """The tabulated filters (B, P, F) at distances r (inside [0, n * step])."""
-    s = r / step
-    k = s.floor().long().clamp(max=table.shape[1] - 1)
-    t = (s - k.to(s.dtype))[None, :, None]
-    c = table[:, k]  # (B, P, 4, F)
-    return ((c[:, :, 3] * t + c[:, :, 2]) * t + c[:, :, 1]) * t + c[:, :, 0]
+    k, t = locate(r, step, table.shape[1])
+    return cubic(table[:, k], t[:, None])  # coefficients (B, P, 4, F)
 
 
 def hermite_table(rep: torch.nn.Module, intervals: int) -> tuple[Tensor, float, dict[str, float]]:
@@ -50,7 +49,7 @@ def hermite_table(rep: torch.nn.Module, intervals: int) -> tuple[Tensor, float, 
         for t in (0.5 - 0.5 / 3**0.5, 0.5, 0.5 + 0.5 / 3**0.5):
             at = nodes[:-1] + t * step
             _, exact_slope = torch.func.jvp(ref.filters, (at,), (torch.ones_like(at),))
-            slope = (table[:, :, 1] + 2 * t * table[:, :, 2] + 3 * t * t * table[:, :, 3]) / step
+            slope = cubic_slope(table, t) / step
             slope_err = torch.maximum(slope_err, (slope - exact_slope).abs().max())
         grid = torch.linspace(0.0, cutoff, 4 * intervals + 1, dtype=torch.float64)
         scale = ref.filters(grid).abs().max()
