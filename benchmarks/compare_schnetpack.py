@@ -1,7 +1,7 @@
 """zoo vs SchNetPack 2.1.1: the same SchNet trained and evaluated with both tools, one table.
 
     python benchmarks/compare_schnetpack.py [--threads 1] [--rounds 5] [--steps 10] [--calls 20]
-                                            [--box-calls 2] [--malloc default|reuse]
+                                            [--box-calls 2] [--malloc default|reuse] [--device cuda]
 
 This script installs nothing. SchNetPack goes beside the pinned torch without upgrading it:
 
@@ -46,6 +46,9 @@ defaulting to SiLU there, and the script checks that both tools' forces agree: o
   NVE step, np 1), set against SchNetPack's ASE calculator call timed again at the start of each of
   these rounds (the SchNetPack column of those rows; --skip-cpp leaves them out; they need the
   top-level CMake build, tests/cpp_build.py).
+* with --device cuda: both tools train and both ASE calculators evaluate on the GPU, with torch's default
+  float32 matrix products for both (TF32 off); "peak" is then torch's GPU allocator peak. The .pt2 and
+  C++ rows are CPU-only here (the C++ runtime on a GPU: benchmarks/cpp_latency.py --device cuda).
 Timings are interleaved (zoo, SchNetPack, zoo, SchNetPack, ...) and the median over rounds is
 reported with the ratio; the thread count is set with torch.set_num_threads for both.
 
@@ -78,6 +81,7 @@ HERE = Path(__file__).resolve()
 WATER = Path(os.environ.get("ZOO_SHARED_DATA", "/work/shared/data")) / "water" / "data_0"
 CUTOFF, F, N_INTER, N_RBF, BATCH = 5.0, 128, 6, 20, 100
 SPECIES = [1, 6, 8]
+DEVICE = "cpu"  # --device: where both tools train and their ASE calculators evaluate
 
 
 def import_schnetpack():  # type: ignore[no-untyped-def]
@@ -222,6 +226,7 @@ def train_zoo(data_path: str, steps: int) -> dict[str, float]:
     from zoo.train.step import predict, to_device
 
     model, _ = zoo_model()
+    model.to(DEVICE)
     ds = AtomsDataset(data_path)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     weights = property_weights(["energy", "forces"], model.energy_key, 0.01)
@@ -234,7 +239,7 @@ def train_zoo(data_path: str, steps: int) -> dict[str, float]:
     it = batches()
 
     def step() -> None:
-        batch = to_device(next(it), torch.device("cpu"), torch.float32)
+        batch = to_device(next(it), torch.device(DEVICE), torch.float32)
         out = predict(model, batch, ["energy", "forces"], create_graph=True)
         loss = loss_fn(out, batch, weights)
         opt.zero_grad(set_to_none=True)
@@ -265,6 +270,7 @@ def train_spk(db_path: str, steps: int) -> dict[str, float]:
     task = spk.task.AtomisticTask(
         model=model, outputs=outputs, optimizer_cls=torch.optim.Adam, optimizer_args={"lr": 1e-4}
     )
+    task.to(DEVICE)
     opt = torch.optim.Adam(task.parameters(), lr=1e-4)
     loader = spk.data.AtomsLoader(data, batch_size=BATCH, shuffle=True, num_workers=0)
 
@@ -276,7 +282,8 @@ def train_spk(db_path: str, steps: int) -> dict[str, float]:
     task.train()
 
     def step() -> None:
-        loss = task.training_step(next(it), 0)
+        batch = {k: v.to(DEVICE) if isinstance(v, torch.Tensor) else v for k, v in next(it).items()}
+        loss = task.training_step(batch, 0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -285,14 +292,22 @@ def train_spk(db_path: str, steps: int) -> dict[str, float]:
 
 
 def _time_steps(step, steps: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """On a GPU, "peak" is the largest GPU memory torch allocated (warm-up included) and "growth" how much
+    more than before the timed steps it reached; on the CPU, the process's RSS likewise."""
+    cuda = DEVICE.startswith("cuda")
     for _ in range(2):  # warm-up
         step()
-    before = rss_mib()
+    if cuda:
+        torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated() / 2**20 if cuda else rss_mib()
     t = time.perf_counter()
     for _ in range(steps):
         step()
+    if cuda:
+        torch.cuda.synchronize()
     dt = time.perf_counter() - t
-    return {"mol_per_s": steps * BATCH / dt, "peak_mib": peak_mib(), "train_mib": peak_mib() - before}
+    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else peak_mib()
+    return {"mol_per_s": steps * BATCH / dt, "peak_mib": peak, "train_mib": peak - before}
 
 
 # -------------------------------------------------------------------------------------- calculators
@@ -314,23 +329,29 @@ def calculators(tmp: Path, reuse: bool, table: int):  # type: ignore[no-untyped-
     model, cfg = zoo_model()
     created = "2026-01-01T00:00:00+00:00"
     export_model(model, cfg, tmp / "zoo_schnet.pt", created=created)
-    for art, isa in aoti_artifacts(tmp).items():
+    cpu = DEVICE == "cpu"  # the AOTInductor artifacts are compiled for the CPU
+    for art, isa in aoti_artifacts(tmp).items() if cpu else ():
         export_model(model, cfg, art, fmt="aoti", isa=isa, created=created)
     if table:  # the same model with tabulated filters (export/SPEC.md "Filter tables")
         export_model(model, cfg, tmp / "zoo_schnet_table.pt", created=created, filter_table=table)
-        for art, isa in aoti_artifacts(tmp, "_table").items():
+        for art, isa in aoti_artifacts(tmp, "_table").items() if cpu else ():
             export_model(model, cfg, art, fmt="aoti", isa=isa, created=created, filter_table=table)
     smodel = spk_model(spk, zoo=model)  # zoo's weights: both calculators compute the same function
     torch.save(smodel, tmp / "spk_schnet.pt")
+    def zoo(name: str):  # type: ignore[no-untyped-def]
+        return lambda: ZooCalculator(tmp / name, device=DEVICE, reuse_memory=reuse)
+
     calcs = {
-        "zoo": lambda: ZooCalculator(tmp / "zoo_schnet.pt", reuse_memory=reuse),
-        "zoo-aoti": lambda: ZooCalculator(tmp / "zoo_schnet_avx2.pt2", reuse_memory=reuse),
+        "zoo": zoo("zoo_schnet.pt"),
         "spk": lambda: spk_calculator(spk, tmp / "spk_schnet.pt"),
         "spk+skin": lambda: spk_calculator(spk, tmp / "spk_schnet.pt", skin=0.5),
     }
+    if cpu:
+        calcs["zoo-aoti"] = zoo("zoo_schnet_avx2.pt2")
     if table:
-        calcs["zoo-table"] = lambda: ZooCalculator(tmp / "zoo_schnet_table.pt", reuse_memory=reuse)
-        calcs["zoo-aoti-table"] = lambda: ZooCalculator(tmp / "zoo_schnet_table_avx2.pt2", reuse_memory=reuse)
+        calcs["zoo-table"] = zoo("zoo_schnet_table.pt")
+        if cpu:
+            calcs["zoo-aoti-table"] = zoo("zoo_schnet_table_avx2.pt2")
     return calcs
 
 
@@ -341,7 +362,7 @@ def spk_calculator(spk, model_file: Path, skin: float = 0.0):  # type: ignore[no
     if skin > 0:
         nl = spk.transform.SkinNeighborList(nl, cutoff_skin=skin)
     return spk.interfaces.SpkCalculator(
-        model_file=str(model_file), neighbor_list=nl, energy_unit="eV", position_unit="Ang"
+        model_file=str(model_file), neighbor_list=nl, energy_unit="eV", position_unit="Ang", device=DEVICE
     )
 
 
@@ -474,6 +495,8 @@ def time_compiled(tmp: Path, molecule, threads: int, rounds: int, spk) -> dict[s
 
 def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
+    global DEVICE
+    DEVICE = args.device
     if args.worker == "train-zoo":
         out = train_zoo(args.data, args.steps)
     elif args.worker == "train-spk":
@@ -486,7 +509,7 @@ def worker(args: argparse.Namespace) -> None:
 def run_worker(kind: str, args: argparse.Namespace, db: Path) -> dict[str, float]:
     cmd = [
         sys.executable, str(HERE), "--worker", kind, "--threads", str(args.threads),
-        "--steps", str(args.steps), "--data", args.data, "--db", str(db),
+        "--steps", str(args.steps), "--data", args.data, "--db", str(db), "--device", args.device,
     ]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -502,6 +525,9 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for both tools")
+    ap.add_argument(
+        "--device", default="cpu", help="cpu, or cuda: both tools train and evaluate there (docstring)"
+    )
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median reported)")
     ap.add_argument("--steps", type=int, default=10, help="timed optimiser steps per training round")
     ap.add_argument("--calls", type=int, default=20, help="molecule calculator calls per round")
@@ -524,6 +550,8 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    global DEVICE
+    DEVICE = args.device
     try:
         spk = import_schnetpack()
     except ImportError as exc:
@@ -541,7 +569,8 @@ def main() -> None:
         f"zoo vs SchNetPack {spk.__version__ if hasattr(spk, '__version__') else '2.1.1'}; torch "
         f"{torch.__version__}; threads {args.threads}; {args.rounds} interleaved rounds, median; "
         f"SchNet F={F}, {N_INTER} interactions, {N_RBF} Gaussians, cutoff {CUTOFF} Å, float32; "
-        f"allocator of the Python calculators: {args.malloc}"
+        f"allocator of the Python calculators: {args.malloc}; device {DEVICE}"
+        + (f" ({torch.cuda.get_device_name()}, TF32 off)" if DEVICE.startswith("cuda") else "")
     )
     rows: list[tuple[str, float, float, str]] = []
     with tempfile.TemporaryDirectory(prefix="zoo_vs_spk_") as tmpdir:
@@ -564,7 +593,7 @@ def main() -> None:
 
             for key, label, unit in (
                 ("mol_per_s", f"training, batch {BATCH}, energy+forces", "molecules/s"),
-                ("peak_mib", "  peak memory (process RSS)", "MiB"),
+                ("peak_mib", f"  peak memory ({'process RSS' if DEVICE == 'cpu' else 'GPU, torch'})", "MiB"),
                 ("train_mib", "  memory growth during training", "MiB"),
             ):
                 rows.append((label, med("zoo", key), med("spk", key), unit))
@@ -581,14 +610,17 @@ def main() -> None:
                 rows.append(
                     ("  vs SchNetPack with SkinNeighborList", res["zoo"], res["spk+skin"], "ms/call")
                 )
-                aoti = res["zoo-aoti"]
-                rows.append(("  zoo ASE calculator on the AOTI avx2 .pt2", aoti, res["spk"], "ms/call"))
+                if "zoo-aoti" in res:
+                    aoti = res["zoo-aoti"]
+                    rows.append(("  zoo ASE calculator on the AOTI avx2 .pt2", aoti, res["spk"], "ms/call"))
                 if "zoo-table" in res:
-                    tab, tab2 = res["zoo-table"], res["zoo-aoti-table"]
+                    tab = res["zoo-table"]
                     rows.append(("  zoo ASE, .pt with filter tables", tab, res["spk"], "ms/call"))
                     rows.append(("    vs SchNetPack with SkinNeighborList", tab, res["spk+skin"], "ms/call"))
+                if "zoo-aoti-table" in res:
+                    tab2 = res["zoo-aoti-table"]
                     rows.append(("  zoo ASE, .pt2 avx2 with filter tables", tab2, res["spk"], "ms/call"))
-            if not args.skip_cpp:
+            if not args.skip_cpp and DEVICE == "cpu":  # the C++ runtime on a GPU: cpp_latency.py --device
                 for sname, res in time_compiled(tmp, molecule, args.threads, args.rounds, spk).items():
                     spk_ms = res.pop("spk")
                     for key, ms in res.items():

@@ -1,15 +1,20 @@
-"""GPU checks and figures in one run (CUDA machine only).
+"""GPU checks and figures in one run (CUDA machine; --device cpu only dry-runs the script here).
 
-    python benchmarks/gpu_check.py
+    python benchmarks/gpu_check.py [--device cuda]
 
 1. Neighbour lists on the GPU equal those on the CPU (molecule batch, periodic water box).
 2. SchNet/ACSF/wACSF energies and forces on the GPU equal the CPU within 1e-9 (float64).
-3. ASE calculator on CUDA: ms per energy+forces call and per Velocity-Verlet MD step for
-   malonaldehyde (the SchNetPack paper reports 11 ms/step on a P100) and a 1,536-atom water box.
+3. Filter tables (zoo export --filter-table) on the GPU: the operator zoo::cfconv_tab and its gradients
+   equal the CPU's fused kernels, and a tabulated float64 artifact gives the network's forces there.
+4. ASE calculator on the GPU: ms per energy+forces call and per Velocity-Verlet MD step for
+   malonaldehyde (the SchNetPack paper reports 11 ms/step on a P100) and a 1,536-atom water box, for
+   SchNet (with and without filter tables) and wACSF, float32 artifacts, fresh weights.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -20,9 +25,8 @@ import torch
 from zoo.model import build_model, default_config
 from zoo.neighbors import neighbor_list
 
-SHARED = Path(__file__).resolve().parents[1] / "shared" / "data"
-if not SHARED.is_dir():
-    SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(os.environ.get("ZOO_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DEV = "cuda"
 
 
 def water_box(reps: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -37,7 +41,7 @@ def water_box(reps: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def check_neighbors() -> None:
     pos, z, box = water_box(2)
-    for dev in ("cpu", "cuda"):
+    for dev in ("cpu", DEV):
         e, s = neighbor_list(
             torch.tensor(pos, device=dev),
             5.0,
@@ -48,8 +52,8 @@ def check_neighbors() -> None:
         if dev == "cpu":
             ref = key
         else:
-            assert key == ref, "GPU neighbour list differs from CPU"
-    print(f"neighbour list GPU == CPU on {len(z)}-atom water box: {len(ref)} pairs")
+            assert key == ref, f"{DEV} neighbour list differs from CPU"
+    print(f"neighbour list {DEV} == CPU on {len(z)}-atom water box: {len(ref)} pairs")
 
 
 def check_models() -> None:
@@ -60,7 +64,7 @@ def check_models() -> None:
         torch.manual_seed(0)
         model = build_model(default_config(kind, [1, 6, 8], ["energy", "forces"])).double()
         outs = []
-        for dev in ("cpu", "cuda"):
+        for dev in ("cpu", DEV):
             m = model.to(dev)
             r = torch.tensor(pos, device=dev)
             e, s = neighbor_list(r, 5.0, idx_m=idx_m.to(dev), n_atoms=torch.full((4,), 9, device=dev))
@@ -81,7 +85,60 @@ def check_models() -> None:
         de = (outs[0]["energy"] - outs[1]["energy"]).abs().max().item()
         df = (outs[0]["forces"] - outs[1]["forces"]).abs().max().item()
         assert de < 1e-9 and df < 1e-9, (kind, de, df)
-        print(f"{kind}: GPU vs CPU float64 max |dE| = {de:.1e} eV, max |dF| = {df:.1e} eV/Å")
+        print(f"{kind}: {DEV} vs CPU float64 max |dE| = {de:.1e} eV, max |dF| = {df:.1e} eV/Å")
+
+
+def check_filter_tables() -> None:
+    """The operator on DEV vs the CPU's fused kernels (values and both gradients, float64), then a
+    tabulated float64 SchNet artifact on DEV vs the network artifact on the CPU (water box)."""
+    from zoo.ase import ZooCalculator
+    from zoo.export import export_model
+    from zoo.ops import load_kernels
+
+    load_kernels()  # the CPU reference side: the fused kernels
+    g = torch.Generator().manual_seed(0)
+    n, p, f, cutoff, intervals = 300, 6000, 64, 5.0, 256
+    h = torch.randn(n, f, generator=g, dtype=torch.float64)
+    r = torch.rand(p, generator=g, dtype=torch.float64) * 1.1 * cutoff
+    idx = torch.randint(0, n, (2, p), generator=g)
+    table = torch.randn(intervals, 4, f, generator=g, dtype=torch.float64)
+    weight = torch.randn(n, f, generator=g, dtype=torch.float64)
+    res = []
+    for dev in ("cpu", DEV):
+        hh, rr = h.to(dev).requires_grad_(True), r.to(dev).requires_grad_(True)
+        for symmetric in (True, False):
+            out = torch.ops.zoo.cfconv_tab(
+                hh, rr, idx[0].to(dev), idx[1].to(dev), table.to(dev), cutoff / intervals, cutoff, symmetric
+            )
+            gh, gr = torch.autograd.grad((out * weight.to(dev)).sum(), (hh, rr))
+            res.append([t.detach().cpu() for t in (out, gh, gr)])
+    worst = max(
+        (a - b).abs().max().item()
+        for cpu, gpu in zip(res[:2], res[2:], strict=True)
+        for a, b in zip(cpu, gpu, strict=True)
+    )
+    assert worst < 1e-10, worst
+    print(f"zoo::cfconv_tab {DEV} vs CPU kernels, float64, value and gradients: max diff {worst:.1e}")
+    pos, z, box = water_box(1)
+    from ase import Atoms
+
+    torch.manual_seed(0)
+    config = default_config("schnet", [1, 8], ["energy", "forces"])
+    model = build_model(config)
+    forces = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, table_n, dev in (("net", 0, "cpu"), ("table", 512, DEV)):
+            path = Path(tmp) / f"{name}.pt"
+            export_model(model, config, path, dtype="float64", filter_table=table_n)
+            atoms = Atoms(numbers=z, positions=pos, cell=box, pbc=True)
+            atoms.calc = ZooCalculator(str(path), device=dev)
+            forces[name] = atoms.get_forces()
+    df = np.abs(forces["table"] - forces["net"]).max()
+    assert df < 1e-5 * np.abs(forces["net"]).max(), df
+    print(
+        f"tabulated artifact (512 intervals) on {DEV} vs network on CPU, 192-atom water, float64: "
+        f"max |dF| = {df:.1e} eV/Å"
+    )
 
 
 def calculator_timings() -> None:
@@ -100,20 +157,20 @@ def calculator_timings() -> None:
         "malonaldehyde (9 atoms)": Atoms(numbers=d["z"], positions=d["R"][0]),
         "water box (1,536 atoms)": Atoms(numbers=wz, positions=wpos, cell=wbox, pbc=True),
     }
-    print(f"{'system':<26}{'kind':<8}{'ms/call':>10}{'ms/MD step':>12}")
+    print(f"{'system':<26}{'model':<16}{'ms/call':>10}{'ms/MD step':>12}")
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("schnet", "wacsf"):
+        for kind, table in (("schnet", 0), ("schnet", 512), ("wacsf", 0)):
             torch.manual_seed(0)
             config = default_config(kind, [1, 6, 8], ["energy", "forces"])
             model = build_model(config)
-            path = Path(tmp) / f"{kind}.pt"
-            export_model(model, config, path)
+            label = kind + (f", table {table}" if table else "")
+            path = Path(tmp) / f"{kind}_{table}.pt"
+            export_model(model, config, path, filter_table=table)
             for name, atoms in systems.items():
                 atoms = atoms.copy()
-                atoms.calc = ZooCalculator(str(path), device="cuda")
+                atoms.calc = ZooCalculator(str(path), device=DEV)
                 atoms.get_forces()
                 n = 50
-                torch.cuda.synchronize()
                 t = time.perf_counter()
                 for _ in range(n):
                     atoms.positions += 1e-4
@@ -124,15 +181,23 @@ def calculator_timings() -> None:
                 t = time.perf_counter()
                 dyn.run(n)
                 step = (time.perf_counter() - t) / n * 1000
-                print(f"{name:<26}{kind:<8}{call:>10.2f}{step:>12.2f}")
+                print(f"{name:<26}{label:<16}{call:>10.2f}{step:>12.2f}", flush=True)
 
 
 def main() -> None:
-    assert torch.cuda.is_available(), "no CUDA device"
-    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
+    global DEV
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda", help="cuda (the point), or cpu to dry-run the script")
+    ap.add_argument("--skip-timings", action="store_true")
+    DEV = ap.parse_args().device
+    if DEV.startswith("cuda"):
+        assert torch.cuda.is_available(), "no CUDA device"
+        print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}", flush=True)
     check_neighbors()
     check_models()
-    calculator_timings()
+    check_filter_tables()
+    if not ap.parse_args().skip_timings:
+        calculator_timings()
 
 
 if __name__ == "__main__":

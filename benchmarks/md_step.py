@@ -1,7 +1,7 @@
 """Molecular-dynamics step time of malonaldehyde with the paper's SchNet, in every consumer.
 
     python benchmarks/md_step.py [--checkpoint best.ckpt] [--steps 2000] [--rounds 3] [--threads 1]
-                                 [--filter-table 512]
+                                 [--filter-table 512] [--device cuda]
 
 The SchNetPack paper reports 11 ms per MD step of malonaldehyde on a P100 GPU. This measures the same
 step on the CPU (NVE, 0.5 fs, 9 atoms, 300 K start) with SchNet F=128, 6 interactions, 20 Gaussians,
@@ -14,6 +14,8 @@ cutoff 5 Å, float32:
     (compare_schnetpack.spk_model): both tools integrate the same potential; the script checks that
     their forces agree before timing;
   * with --filter-table N, zoo's artifacts exported with filter tables too (export/SPEC.md).
+With --device cuda both ASE calculators evaluate on the GPU (the paper's setting); the `.pt2` and LAMMPS
+rows are CPU-only and left out there.
 With --checkpoint (a zoo training checkpoint of that architecture) every model carries trained
 weights; without, a fresh SchNet (seed 0), under which the molecule may fly apart. The table prints
 the pair count at the end of each run (72 = all 9 x 8 ordered pairs within 5 Å).
@@ -63,7 +65,7 @@ def n_pairs(positions: np.ndarray, cutoff: float = 5.0) -> int:
 
 
 # ------------------------------------------------------------------------------- one sample each
-def ase_sample(calc_kind: str, artifact: str, steps: int) -> dict[str, float]:
+def ase_sample(calc_kind: str, artifact: str, steps: int, device: str = "cpu") -> dict[str, float]:
     """ms per VelocityVerlet step with ZooCalculator ('zoo') or SchNetPack's SpkCalculator ('spk')."""
     from ase import units
     from ase.md.verlet import VelocityVerlet
@@ -72,10 +74,11 @@ def ase_sample(calc_kind: str, artifact: str, steps: int) -> dict[str, float]:
     if calc_kind == "zoo":
         from zoo.ase import ZooCalculator
 
-        atoms.calc = ZooCalculator(artifact)
+        atoms.calc = ZooCalculator(artifact, device=device)
     else:
         import compare_schnetpack as cs  # beside this script, so on sys.path
 
+        cs.DEVICE = device
         spk = cs.import_schnetpack()
         atoms.calc = cs.spk_calculator(spk, Path(artifact))
     start_velocities(atoms)
@@ -120,12 +123,12 @@ def worker(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory(prefix="zoo_md_step_") as tmp:
             res = lammps_sample(args.plugin, args.artifact, args.steps, Path(tmp))
     else:
-        res = ase_sample(args.kind, args.artifact, args.steps)
+        res = ase_sample(args.kind, args.artifact, args.steps, args.device)
     print(json.dumps(res))
 
 
 # ------------------------------------------------------------------------------------------ driver
-def artifacts(tmp: Path, checkpoint: Path | None, table: int = 0) -> dict[str, Path]:
+def artifacts(tmp: Path, checkpoint: Path | None, table: int = 0, device: str = "cpu") -> dict[str, Path]:
     """zoo's .pt and .pt2 (avx2, avx512 where available) of the paper's SchNet (with ``table`` > 0 also
     exported with filter tables), and SchNetPack's pickled model if installed."""
     import compare_schnetpack as cs  # beside this script, so on sys.path
@@ -146,13 +149,14 @@ def artifacts(tmp: Path, checkpoint: Path | None, table: int = 0) -> dict[str, P
     created = "2026-01-01T00:00:00+00:00"
     out = {"zoo .pt": tmp / "zoo.pt"}
     export_model(model, cfg, out["zoo .pt"], created=created)
-    for path, isa in cs.aoti_artifacts(tmp).items():  # avx2, and avx512 where this CPU has it
+    cpu = device == "cpu"  # the .pt2 artifacts are compiled for the CPU
+    for path, isa in cs.aoti_artifacts(tmp).items() if cpu else ():  # avx2, and avx512 where available
         out[f"zoo .pt2 {isa}"] = path
         export_model(model, cfg, path, fmt="aoti", isa=isa, created=created)
     if table:  # export/SPEC.md "Filter tables"
         out["zoo .pt, tables"] = tmp / "zoo_table.pt"
         export_model(model, cfg, out["zoo .pt, tables"], created=created, filter_table=table)
-        for path, isa in cs.aoti_artifacts(tmp, "_table").items():
+        for path, isa in cs.aoti_artifacts(tmp, "_table").items() if cpu else ():
             out[f"zoo .pt2 {isa}, tables"] = path
             export_model(model, cfg, path, fmt="aoti", isa=isa, created=created, filter_table=table)
     try:
@@ -164,8 +168,9 @@ def artifacts(tmp: Path, checkpoint: Path | None, table: int = 0) -> dict[str, P
     torch.save(smodel, tmp / "spk.pt")
     from zoo.ase import ZooCalculator
 
+    cs.DEVICE = device
     spk_calc = cs.spk_calculator(spk, tmp / "spk.pt")
-    dF = cs.check_same_function(ZooCalculator(out["zoo .pt"]), spk_calc, molecule())
+    dF = cs.check_same_function(ZooCalculator(out["zoo .pt"], device=device), spk_calc, molecule())
     print(f"zoo and SchNetPack forces agree to {dF:.2g} eV/Å on the first configuration")
     out["SchNetPack"] = tmp / "spk.pt"
     return out
@@ -173,7 +178,8 @@ def artifacts(tmp: Path, checkpoint: Path | None, table: int = 0) -> dict[str, P
 
 def run_sample(kind: str, artifact: Path, args: argparse.Namespace) -> dict[str, float]:
     cmd = [sys.executable, str(HERE), "--worker", kind, "--artifact", str(artifact),
-           "--steps", str(args.steps), "--threads", str(args.threads), "--plugin", str(args.plugin or "")]
+           "--steps", str(args.steps), "--threads", str(args.threads), "--plugin", str(args.plugin or ""),
+           "--device", args.device]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
     if proc.returncode != 0:
@@ -189,6 +195,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--plugin", type=Path, default=None, help="libzoo_lammps.so (default: the CMake build)")
     ap.add_argument("--no-lammps", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda for the ASE calculators (no LAMMPS, .pt2)")
     ap.add_argument(
         "--filter-table", type=int, default=0, metavar="N",
         help="also run zoo's artifacts with filter tables on N intervals (zoo export --filter-table)",
@@ -200,13 +207,14 @@ def main() -> None:
         args.kind = args.worker
         worker(args)
         return
+    args.no_lammps = args.no_lammps or args.device != "cpu"
     if not args.no_lammps and args.plugin is None:
         sys.path.insert(0, str(REPO / "tests"))
         import cpp_build
 
         args.plugin = cpp_build.build() / "lammps_plugin" / "libzoo_lammps.so"
     with tempfile.TemporaryDirectory(prefix="zoo_md_step_") as tmp:
-        arts = artifacts(Path(tmp), args.checkpoint, args.filter_table)
+        arts = artifacts(Path(tmp), args.checkpoint, args.filter_table, args.device)
         rows: list[tuple[str, str, Path]] = []
         for name, path in arts.items():
             if name.startswith("zoo"):
@@ -225,9 +233,10 @@ def main() -> None:
     spk_ms = statistics.median(s["ms"] for s in samples["ASE + SchNetPack SpkCalculator"]) if (
         "ASE + SchNetPack SpkCalculator" in samples) else None
     print(f"\nmalonaldehyde NVE, {TIMESTEP_FS} fs, {args.steps} timed steps, median of {args.rounds} fresh "
-          f"processes, {args.threads} thread(s), SchNet F=128 x 6, float32"
+          f"processes, {args.threads} thread(s), SchNet F=128 x 6, float32, device {args.device}"
           f"{', weights ' + str(args.checkpoint) if args.checkpoint else ', fresh weights'}")
-    hdr = "| consumer | ms/step | vs paper's 11 ms (P100) | vs SchNetPack (this CPU) | pairs at end |"
+    where = "this CPU" if args.device == "cpu" else "this GPU"
+    hdr = f"| consumer | ms/step | vs paper's 11 ms (P100) | vs SchNetPack ({where}) | pairs at end |"
     print(hdr + "\n|---|---:|---:|---:|---:|")
     for label, _, _ in rows:
         ms = statistics.median(s["ms"] for s in samples[label])
