@@ -56,11 +56,11 @@ BUILD=$!
 
 CKPT=()
 [ -n "${ZOO_CHECKPOINT:-}" ] && [ -f "$ZOO_CHECKPOINT" ] && CKPT=(--checkpoint "$ZOO_CHECKPOINT")
-step gpu_check 150 $PY benchmarks/gpu_check.py
-step md_step 150 $PY benchmarks/md_step.py --device cuda --steps 500 --rounds 2 --filter-table 512 "${CKPT[@]}"
-step compare_schnetpack 170 $PY benchmarks/compare_schnetpack.py --device cuda --rounds 2 --steps 20 \
+step gpu_check 120 $PY benchmarks/gpu_check.py
+step md_step 120 $PY benchmarks/md_step.py --device cuda --steps 500 --rounds 2 --filter-table 512 "${CKPT[@]}"
+step compare_schnetpack 150 $PY benchmarks/compare_schnetpack.py --device cuda --rounds 2 --steps 20 \
   --calls 50 --box-calls 10 --filter-table 512
-step train_throughput 60 $PY benchmarks/train_throughput.py --device cuda --steps 20
+step train_throughput 45 $PY benchmarks/train_throughput.py --device cuda --steps 20
 
 wait $BUILD
 log "C++ build rc=$(cat /tmp/zoo_build_rc 2>/dev/null || echo '?')"
@@ -69,7 +69,7 @@ if [ -x build/cmake/cpp_runtime/zoo-bench ]; then
   step cpp_artifacts 60 $PY cpp_runtime/tests/make_test_artifact.py build/cmake/cpp_runtime/tests/artifacts
   step cpp_golden_cuda 60 build/cmake/cpp_runtime/tests/zoo_runtime_tests \
     build/cmake/cpp_runtime/tests/artifacts export/golden --cuda
-  step cpp_latency 120 $PY benchmarks/cpp_latency.py --device cuda --threads 1 --repeat 5 --min-time 0.3 \
+  step cpp_latency 90 $PY benchmarks/cpp_latency.py --device cuda --threads 1 --repeat 5 --min-time 0.3 \
     --scaling 1000,10000,100000
 fi
 log "done"
