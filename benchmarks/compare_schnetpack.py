@@ -47,8 +47,9 @@ defaulting to SiLU there, and the script checks that both tools' forces agree: o
   these rounds (the SchNetPack column of those rows; --skip-cpp leaves them out; they need the
   top-level CMake build, tests/cpp_build.py).
 * with --device cuda: both tools train and both ASE calculators evaluate on the GPU, with torch's default
-  float32 matrix products for both (TF32 off); "peak" is then torch's GPU allocator peak. The .pt2 and
-  C++ rows are CPU-only here (the C++ runtime on a GPU: benchmarks/cpp_latency.py --device cuda).
+  float32 matrix products for both (TF32 off); "peak" is then torch's GPU allocator peak. zoo's
+  calculator replays CUDA graphs there (its default, zoo.cuda_graph); a second row times it without.
+  The .pt2 and C++ rows are CPU-only here (the C++ runtime on a GPU: benchmarks/cpp_latency.py --device cuda).
 Timings are interleaved (zoo, SchNetPack, zoo, SchNetPack, ...) and the median over rounds is
 reported with the ratio; the thread count is set with torch.set_num_threads for both.
 
@@ -338,8 +339,8 @@ def calculators(tmp: Path, reuse: bool, table: int):  # type: ignore[no-untyped-
             export_model(model, cfg, art, fmt="aoti", isa=isa, created=created, filter_table=table)
     smodel = spk_model(spk, zoo=model)  # zoo's weights: both calculators compute the same function
     torch.save(smodel, tmp / "spk_schnet.pt")
-    def zoo(name: str):  # type: ignore[no-untyped-def]
-        return lambda: ZooCalculator(tmp / name, device=DEVICE, reuse_memory=reuse)
+    def zoo(name: str, graphs: bool | None = None):  # type: ignore[no-untyped-def]
+        return lambda: ZooCalculator(tmp / name, device=DEVICE, reuse_memory=reuse, cuda_graphs=graphs)
 
     calcs = {
         "zoo": zoo("zoo_schnet.pt"),
@@ -348,6 +349,8 @@ def calculators(tmp: Path, reuse: bool, table: int):  # type: ignore[no-untyped-
     }
     if cpu:
         calcs["zoo-aoti"] = zoo("zoo_schnet_avx2.pt2")
+    else:  # zoo's calculator replays CUDA graphs there by default; also without
+        calcs["zoo-eager"] = zoo("zoo_schnet.pt", graphs=False)
     if table:
         calcs["zoo-table"] = zoo("zoo_schnet_table.pt")
         if cpu:
@@ -389,7 +392,10 @@ def evaluations_per_call(a, ref_pos: np.ndarray, rng: np.random.Generator) -> fl
     """How many times one `_block` call runs the model behind `a.calc` (SchNetPack's torch module, or
     the zoo artifact): each side must pay for exactly one evaluation per call."""
     calc = a.calc
-    target, attr = (calc.model, "forward") if hasattr(calc, "model") else (calc.artifact, "compute")
+    if hasattr(calc, "model"):
+        target, attr = calc.model, "forward"
+    else:  # zoo: the CUDA graph's replay, or the artifact
+        target, attr = (calc.graphs, "run") if getattr(calc, "graphs", None) else (calc.artifact, "compute")
     original, count = getattr(target, attr), [0]
 
     def counted(*args, **kw):  # type: ignore[no-untyped-def]
@@ -610,6 +616,9 @@ def main() -> None:
                 rows.append(
                     ("  vs SchNetPack with SkinNeighborList", res["zoo"], res["spk+skin"], "ms/call")
                 )
+                if "zoo-eager" in res:
+                    eager = res["zoo-eager"]
+                    rows.append(("  zoo ASE calculator without CUDA graphs", eager, res["spk"], "ms/call"))
                 if "zoo-aoti" in res:
                     aoti = res["zoo-aoti"]
                     rows.append(("  zoo ASE calculator on the AOTI avx2 .pt2", aoti, res["spk"], "ms/call"))

@@ -3,6 +3,7 @@
 # (docs/RESULTS.md "GPU"). Each step has its own time limit; a failed step does not stop the others.
 #
 #   OUT=/tmp/gpu_out ZOO_SHARED_DATA=/path/to/shared/data [ZOO_CHECKPOINT=best.ckpt] \
+#     [ZOO_GPU_STEPS="check md compare train cpp"] [ZOO_MD_ARGS=...] [ZOO_COMPARE_ARGS=...] \
 #     bash benchmarks/gpu_session.sh
 #
 # 1. benchmarks/gpu_check.py: neighbour lists, SchNet/ACSF/wACSF and the filter-table operator on the
@@ -47,8 +48,10 @@ log "host $(hostname), $(nproc) cores; $(nvidia-smi --query-gpu=name,memory.tota
 $PY -c "import torch, ase; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available(),
 'ase', ase.__version__)" 2>&1 | tee -a "$OUT/summary.txt"
 
+STEPS=" ${ZOO_GPU_STEPS:-check md compare train cpp} "
+want() { [[ $STEPS == *" $1 "* ]]; }
 # the C++ runtime builds at low priority while the Python steps run
-(nice -n 19 env ZOO_BUILD_JOBS=${ZOO_BUILD_JOBS:-10} $PY -c "
+want cpp && (nice -n 19 env ZOO_BUILD_JOBS=${ZOO_BUILD_JOBS:-10} $PY -c "
 import sys; sys.path.insert(0, 'tests'); import cpp_build
 cpp_build.build(targets=['zoo_runtime', 'zoo-run', 'zoo-bench', 'zoo_runtime_tests'])" >"$OUT/build.log" 2>&1
   echo $? >/tmp/zoo_build_rc) &
@@ -56,11 +59,15 @@ BUILD=$!
 
 CKPT=()
 [ -n "${ZOO_CHECKPOINT:-}" ] && [ -f "$ZOO_CHECKPOINT" ] && CKPT=(--checkpoint "$ZOO_CHECKPOINT")
-step gpu_check 120 $PY benchmarks/gpu_check.py
-step md_step 120 $PY benchmarks/md_step.py --device cuda --steps 500 --rounds 2 --filter-table 512 "${CKPT[@]}"
-step compare_schnetpack 150 $PY benchmarks/compare_schnetpack.py --device cuda --rounds 2 --steps 20 \
-  --calls 50 --box-calls 10 --filter-table 512
-step train_throughput 45 $PY benchmarks/train_throughput.py --device cuda --steps 20
+want check && step gpu_check 150 $PY benchmarks/gpu_check.py
+# shellcheck disable=SC2086  # the ARGS variables are word lists
+want md && step md_step 150 $PY benchmarks/md_step.py --device cuda \
+  ${ZOO_MD_ARGS:---steps 500 --rounds 2 --filter-table 512} "${CKPT[@]}"
+# shellcheck disable=SC2086
+want compare && step compare_schnetpack 150 $PY benchmarks/compare_schnetpack.py --device cuda \
+  ${ZOO_COMPARE_ARGS:---rounds 2 --steps 20 --calls 50 --box-calls 10 --filter-table 512}
+want train && step train_throughput 45 $PY benchmarks/train_throughput.py --device cuda --steps 20
+want cpp || { log "done"; exit 0; }
 
 wait $BUILD
 log "C++ build rc=$(cat /tmp/zoo_build_rc 2>/dev/null || echo '?')"

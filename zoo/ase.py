@@ -12,10 +12,15 @@ no number.
 For CPU models the calculator switches the process to keeping freed memory for reuse
 (``zoo.memory.reuse_freed_memory``: large per-call tensors are then not page-faulted in on every call;
 1.3-1.6x on a 1,536-atom water box); ``reuse_memory=False`` leaves the C library's default.
+
+On a GPU a SchNet `.pt` is replayed as a CUDA graph (``zoo.cuda_graph``; ``cuda_graphs=False`` turns it
+off): the model then sees the whole skin list, whose length holds between rebuilds, instead of only the
+pairs inside the cutoff, and one graph serves every call until the list's padded length changes.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from zoo.errors import ModelError
 from zoo.export import Artifact, load_artifact
 from zoo.memory import reuse_freed_memory
-from zoo.neighbors import neighbor_list
+from zoo.neighbors import mirror_order, neighbor_list
 
 MIN_DISTANCE = 0.1  # Å, as zoo.model.AtomisticModel
 
@@ -69,6 +74,7 @@ class ZooCalculator(Calculator):
         device: str = "cpu",
         skin: float = 0.5,
         reuse_memory: bool = True,
+        cuda_graphs: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -89,6 +95,25 @@ class ZooCalculator(Calculator):
             self.implemented_properties.append("dipole")
         self._nl: dict[str, Any] | None = None
         self.n_neighbor_builds = 0
+        self.graphs: Any = None  # zoo.cuda_graph.GraphRunner while CUDA graphs are in use
+        capturable = (
+            device.startswith("cuda")
+            and self.artifact.encoding == "torchscript"
+            and hasattr(self.artifact.module, "forward_unchecked")  # exported since CUDA graphs came
+        )
+        if cuda_graphs is None:
+            cuda_graphs = capturable and self.metadata.get("model_kind") == "schnet"
+        if cuda_graphs:
+            if not capturable:
+                raise ModelError(
+                    f"CUDA graphs need a TorchScript (.pt) artifact on a CUDA device, exported by a zoo that "
+                    f"writes forward_unchecked (export/SPEC.md); {path} on {device} is not one: re-export it"
+                )
+            from zoo.cuda_graph import GraphRunner
+
+            dtype = torch.float64 if self.artifact.dtype == "float64" else torch.float32
+            reach = 2 * (self.cutoff + self.skin) + 1.0  # padding pairs: far beyond the cutoff
+            self.graphs = GraphRunner(self.artifact.module, device, dtype, reach, min(self.species))
 
     # -- neighbour list with skin ---------------------------------------------------------------
     def _pairs(self, positions: np.ndarray, numbers: np.ndarray, cell: np.ndarray, pbc: np.ndarray):
@@ -110,6 +135,8 @@ class ZooCalculator(Calculator):
             )
         else:
             ei, sh = neighbor_list(pos_t, self.cutoff + self.skin)
+        if self.graphs is not None:  # zoo.neighbors lists are mirror-ordered; the graphs rely on it
+            ei, sh = mirror_order(ei, sh)
         self._nl = {
             "positions": positions.copy(),
             "numbers": numbers.copy(),
@@ -161,6 +188,23 @@ class ZooCalculator(Calculator):
         keep = d2 < self.cutoff * self.cutoff
         return edge_index[:, keep], shifts[keep]
 
+    def _graph_compute(
+        self, positions: np.ndarray, numbers: np.ndarray, edge_index: np.ndarray, shifts: np.ndarray
+    ) -> dict[str, np.ndarray] | None:
+        """The CUDA graph's outputs for the whole skin list, or None (graphs then off for good) when this
+        model cannot be captured (its kernels depend on values, e.g. element-wise heads)."""
+        try:
+            return self.graphs.run(positions, numbers, edge_index, shifts)
+        except RuntimeError as exc:
+            warnings.warn(
+                f"CUDA graphs are off for {self.artifact.path}: it cannot be captured "
+                f"({str(exc).splitlines()[0][:200]})",
+                stacklevel=3,
+            )
+            self.graphs = None
+            torch.cuda.synchronize()
+            return None
+
     # -- ASE interface -----------------------------------------------------------------------------
     def check_state(self, atoms, tol: float = 1e-15) -> list[str]:  # type: ignore[no-untyped-def]
         """ASE's `compare_atoms` with the same answer in about a third of its time: an ASE MD step asks
@@ -179,8 +223,10 @@ class ZooCalculator(Calculator):
         pbc = np.asarray(a.pbc, dtype=bool)
         self._check(positions, numbers, cell, pbc)
         edge_index, shifts = self._pairs(positions, numbers, cell, pbc)
-        edge_index, shifts = self._active_pairs(positions, edge_index, shifts)
-        out = self.artifact.compute(positions, numbers, edge_index, shifts, len(numbers))
+        active = self._active_pairs(positions, edge_index, shifts)  # checks distances too
+        out = self._graph_compute(positions, numbers, edge_index, shifts) if self.graphs is not None else None
+        if out is None:
+            out = self.artifact.compute(positions, numbers, *active, len(numbers))
         energy = float(out["energy"])
         self.results = {
             "energy": energy,

@@ -76,6 +76,28 @@ class AtomisticModel(nn.Module):
         idx_i, idx_j = edge_index[0], edge_index[1]
         vectors = positions[idx_j] - positions[idx_i] + shifts
         self.check_inputs(numbers, positions, torch.linalg.vector_norm(vectors.detach(), dim=1))
+        return self.evaluate(
+            numbers, positions, vectors, idx_i, idx_j, idx_m, n_structures, atom_weight,
+            compute_forces, compute_virial, create_graph, mirrored,
+        )  # fmt: skip
+
+    def evaluate(
+        self,
+        numbers: Tensor,
+        positions: Tensor,
+        vectors: Tensor,
+        idx_i: Tensor,
+        idx_j: Tensor,
+        idx_m: Tensor,
+        n_structures: int,
+        atom_weight: Tensor,
+        compute_forces: bool,
+        compute_virial: bool,
+        create_graph: bool,
+        mirrored: bool,
+    ) -> dict[str, Tensor]:
+        """`forward` after its input checks, on the pair vectors r_j - r_i + shift. It reads no value back
+        to the host, so that a CUDA graph can hold it (zoo.cuda_graph)."""
         need_grad = compute_forces or compute_virial
         if need_grad:
             vectors = vectors.detach().requires_grad_(True)
@@ -137,6 +159,26 @@ class ArtifactModule(nn.Module):
         # forces need autograd: callers must not run this under torch.no_grad()/inference_mode
         mirror = is_mirror_ordered(edge_index, shifts)
         out = self.model(numbers, positions, edge_index, shifts, idx_m, 1, weight, True, True, False, mirror)
+        return self._result(out)
+
+    @torch.jit.export
+    def forward_unchecked(
+        self, positions: Tensor, numbers: Tensor, edge_index: Tensor, shifts: Tensor
+    ) -> dict[str, Tensor]:
+        """`forward` with every atom local, for a mirror-ordered pair list (export/SPEC.md "Pair order"),
+        without the input checks: it reads no value back to the host, so that a CUDA graph can hold it
+        (zoo.cuda_graph). Callers check elements, finite positions and distances themselves."""
+        n = positions.shape[0]
+        idx_m = torch.zeros(n, dtype=torch.long, device=positions.device)
+        weight = torch.ones(n, dtype=positions.dtype, device=positions.device)
+        idx_i, idx_j = edge_index[0], edge_index[1]
+        vectors = positions[idx_j] - positions[idx_i] + shifts
+        out = self.model.evaluate(
+            numbers, positions, vectors, idx_i, idx_j, idx_m, 1, weight, True, True, False, True
+        )
+        return self._result(out)
+
+    def _result(self, out: dict[str, Tensor]) -> dict[str, Tensor]:
         result: dict[str, Tensor] = {}
         for key, value in out.items():
             per_atom = key == "atom_energies" or key == "forces" or key == "atom_virial"

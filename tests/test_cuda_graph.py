@@ -1,0 +1,94 @@
+"""zoo.cuda_graph: what a CUDA graph replays equals the artifact, checked on the CPU (the graph's function
+and padding) and, where a GPU is present, through the calculator (benchmarks/gpu_check.py does more)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from zoo.cuda_graph import PAD, pad_pairs
+from zoo.export import export_model, load_artifact
+from zoo.model import build_model, default_config, is_mirror_ordered
+from zoo.neighbors import mirror_order, neighbor_list
+
+
+def _water(shared_data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    d = shared_data / "water" / "data_0"
+    types = np.loadtxt(d / "type.raw", dtype=int)
+    box = np.load(d / "set.000" / "box.npy")[0].reshape(3, 3)
+    coord = np.load(d / "set.000" / "coord.npy")[0].reshape(-1, 3).astype(np.float64)  # stored float32
+    return coord, np.where(types == 0, 8, 1), box
+
+
+def _artifact(tmp_path: Path, heads: list[str], table: int = 0):  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    config = default_config("schnet", [1, 8], heads, 4.0)
+    config["representation"].update(n_atom_basis=16, n_interactions=2, n_rbf=12)
+    path = tmp_path / f"schnet_{table}.pt"
+    export_model(build_model(config), config, path, dtype="float64", filter_table=table)
+    return load_artifact(path)
+
+
+CASES = [(["energy", "forces"], 0), (["energy", "forces", "dipole"], 64)]
+
+
+@pytest.mark.parametrize(("heads", "table"), CASES)
+def test_graph_function_equals_the_artifact(
+    tmp_path: Path, shared_data: Path, heads: list[str], table: int
+) -> None:
+    """The artifact's forward_unchecked on the padded skin list (what a CUDA graph holds) gives what its
+    forward gives on the pairs inside the cutoff: energy, per-atom energies, forces, virial (and dipole),
+    float64, with and without filter tables."""
+    art = _artifact(tmp_path, heads, table)
+    pos, z, box = _water(shared_data)
+    pbc = torch.ones(3, dtype=torch.bool)
+    ei, sh = neighbor_list(torch.from_numpy(pos), art.cutoff + 0.5, torch.from_numpy(box), pbc)
+    ei, sh = mirror_order(ei, sh)
+    ei_np, sh_np = ei.numpy(), sh.numpy()
+    v = pos[ei_np[1]] - pos[ei_np[0]] + sh_np
+    inside = (v**2).sum(1) < art.cutoff**2
+    assert not inside.all()  # the skin list holds pairs beyond the cutoff: they must contribute nothing
+    want = art.compute(pos, z, ei_np[:, inside], sh_np[inside])
+    pei, psh = pad_pairs(ei_np, sh_np, 2 * art.cutoff + 2)
+    got = art.module.forward_unchecked(
+        torch.from_numpy(pos), torch.from_numpy(z), torch.from_numpy(pei), torch.from_numpy(psh)
+    )
+    for key in ("energy", "atom_energies", "forces", "virial", *(["dipole"] if "dipole" in heads else [])):
+        g = got[key].detach().numpy()
+        assert g.shape == want[key].shape, key
+        np.testing.assert_allclose(g, want[key], rtol=1e-10, atol=1e-10, err_msg=key)
+
+
+def test_padding_keeps_mirror_order() -> None:
+    ei, sh = neighbor_list(torch.tensor([[0.0, 0, 0], [1.0, 0, 0], [0, 1.5, 0]], dtype=torch.float64), 3.0)
+    ei, sh = mirror_order(ei, sh)
+    for e, s in ((ei.numpy(), sh.numpy()), (np.zeros((2, 0), dtype=np.int64), np.zeros((0, 3)))):
+        pei, psh = pad_pairs(e, s, 10.0)
+        assert pei.shape[1] % (2 * PAD) == 0 and pei.shape[1] > 0 and psh.shape == (pei.shape[1], 3)
+        assert is_mirror_ordered(torch.from_numpy(pei), torch.from_numpy(psh))
+        far = np.linalg.norm(psh[e.shape[1] // 2 : pei.shape[1] // 2], axis=1)
+        assert (far == 10.0).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_calculator_replays_one_graph(tmp_path: Path, shared_data: Path) -> None:
+    from ase import Atoms
+
+    from zoo.ase import ZooCalculator
+
+    art = _artifact(tmp_path, ["energy", "forces"])
+    pos, z, box = _water(shared_data)
+    forces = {}
+    for graphs in (True, False):
+        atoms = Atoms(numbers=z, positions=pos, cell=box, pbc=True)
+        atoms.calc = calc = ZooCalculator(art.path, device="cuda", cuda_graphs=graphs)
+        for k in range(3):
+            atoms.positions[k] += 0.01
+            forces[graphs, k] = atoms.get_forces()
+        assert (calc.graphs is not None) == graphs
+    assert calc.graphs is None
+    for k in range(3):
+        np.testing.assert_allclose(forces[True, k], forces[False, k], atol=1e-9)
