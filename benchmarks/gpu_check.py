@@ -6,8 +6,8 @@
 2. SchNet/ACSF/wACSF energies and forces on the GPU equal the CPU within 1e-9 (float64).
 3. Filter tables (zoo export --filter-table) on the GPU: the operator zoo::cfconv_tab and its gradients
    equal the CPU's fused kernels, and a tabulated float64 artifact gives the network's forces there.
-4. The ASE calculator with CUDA graphs (zoo.cuda_graph, its default on a GPU) gives the forces it gives
-   without them, through an MD run with neighbour-list rebuilds.
+4. The ASE calculator with CUDA graphs (ZooCalculator(cuda_graphs=True), zoo.cuda_graph) gives the
+   forces it gives without them, along displaced frames with neighbour-list rebuilds.
 5. ASE calculator on the GPU: ms per energy+forces call and per Velocity-Verlet MD step for
    malonaldehyde (the SchNetPack paper reports 11 ms/step on a P100) and a 1,536-atom water box, for
    SchNet (with and without filter tables, with and without CUDA graphs) and wACSF, float32 artifacts,
@@ -145,7 +145,7 @@ def check_filter_tables() -> None:
 
 
 def check_cuda_graphs() -> None:
-    """ZooCalculator with CUDA graphs (its default on a GPU) against the same artifact without, along 30
+    """ZooCalculator with CUDA graphs (cuda_graphs=True) against the same artifact without, along 30
     random-walk steps of the water box (0.03 Å per atom and step: the neighbour list is rebuilt on the
     way); float64 and float32."""
     from ase import Atoms

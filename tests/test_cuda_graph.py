@@ -89,6 +89,18 @@ def test_calculator_replays_one_graph(tmp_path: Path, shared_data: Path) -> None
             atoms.positions[k] += 0.01
             forces[graphs, k] = atoms.get_forces()
         assert (calc.graphs is not None) == graphs
-    assert calc.graphs is None
     for k in range(3):
         np.testing.assert_allclose(forces[True, k], forces[False, k], atol=1e-9)
+
+
+def test_graphs_refused_where_they_cannot_run(tmp_path: Path, repo_root: Path) -> None:
+    """cuda_graphs=True needs a CUDA device and an artifact with forward_unchecked: one sentence each."""
+    from zoo.ase import ZooCalculator
+    from zoo.errors import ModelError
+
+    art = _artifact(tmp_path, ["energy", "forces"])
+    with pytest.raises(ModelError, match="CUDA graphs need .* on a CUDA device"):
+        ZooCalculator(art.path, device="cpu", cuda_graphs=True)
+    old = repo_root / "export" / "golden" / "schnet_molecule_float32.pt"  # exported before forward_unchecked
+    assert not hasattr(load_artifact(old).module, "forward_unchecked")
+    assert hasattr(art.module, "forward_unchecked")

@@ -13,9 +13,10 @@ For CPU models the calculator switches the process to keeping freed memory for r
 (``zoo.memory.reuse_freed_memory``: large per-call tensors are then not page-faulted in on every call;
 1.3-1.6x on a 1,536-atom water box); ``reuse_memory=False`` leaves the C library's default.
 
-On a GPU a SchNet `.pt` is replayed as a CUDA graph (``zoo.cuda_graph``; ``cuda_graphs=False`` turns it
-off): the model then sees the whole skin list, whose length holds between rebuilds, instead of only the
-pairs inside the cutoff, and one graph serves every call until the list's padded length changes.
+On a GPU, ``cuda_graphs=True`` replays a SchNet `.pt` as a CUDA graph (``zoo.cuda_graph``): the model then
+sees the whole skin list, whose length holds between rebuilds, instead of only the pairs inside the
+cutoff, and one graph serves every call until the list's padded length changes. It is opt-in until its
+numbers and speed have been checked on a GPU (benchmarks/gpu_check.py, docs/RESULTS.md "GPU").
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class ZooCalculator(Calculator):
         device: str = "cpu",
         skin: float = 0.5,
         reuse_memory: bool = True,
-        cuda_graphs: bool | None = None,
+        cuda_graphs: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,8 +102,6 @@ class ZooCalculator(Calculator):
             and self.artifact.encoding == "torchscript"
             and hasattr(self.artifact.module, "forward_unchecked")  # exported since CUDA graphs came
         )
-        if cuda_graphs is None:
-            cuda_graphs = capturable and self.metadata.get("model_kind") == "schnet"
         if cuda_graphs:
             if not capturable:
                 raise ModelError(

@@ -72,7 +72,7 @@ class GraphRunner:
         inputs["edge_index"].copy_(torch.from_numpy(ei))
         inputs["shifts"].copy_(torch.from_numpy(sh))
         entry["graph"].replay()
-        return {k: v.cpu().numpy().astype(np.float64) for k, v in entry["outputs"].items()}
+        return {k: v.detach().cpu().numpy().astype(np.float64) for k, v in entry["outputs"].items()}
 
     def _capture(self, key: tuple[int, int]) -> dict[str, Any]:
         while len(self._graphs) >= self.keep:  # the oldest graph's memory goes back to the pool
