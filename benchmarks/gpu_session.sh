@@ -7,14 +7,20 @@
 #     bash benchmarks/gpu_session.sh
 #
 # 1. benchmarks/gpu_check.py: neighbour lists, SchNet/ACSF/wACSF and the filter-table operator on the
-#    GPU against the CPU; ASE calculator ms/call and ms/MD step there.
+#    GPU against the CPU; CUDA graphs against none; ASE calculator ms/call and ms/MD step there; then
+#    the pytest tests that need a GPU (tests/test_cuda_graph.py).
 # 2. benchmarks/md_step.py --device cuda: malonaldehyde MD step, zoo vs SchNetPack on the GPU (the
 #    paper's 11 ms/step on a P100), with ZOO_CHECKPOINT's trained weights when given.
 # 3. benchmarks/compare_schnetpack.py --device cuda: training molecules/s, GPU memory and ASE ms/call.
 # 4. benchmarks/train_throughput.py --device cuda: zoo's SchNet, ACSF and wACSF training rates (TF32).
 # 5. The C++ runtime (built in the background from the start): golden vectors on CUDA, and
 #    benchmarks/cpp_latency.py --device cuda (latency and size scaling).
-# SchNetPack and ASE come from wheels in .whl/ when the machine lacks them (PYTHONPATH=/tmp/site).
+# SchNetPack and ASE come from wheels in .whl/ when the machine lacks them (PYTHONPATH=/tmp/site); on a
+# machine with the pinned environment, leave .whl/ out. Fetched (for the GPU machine's Python 3.12) with
+#   python -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 -d .whl ase==3.29.0 tensorboardX==2.6.5 schnetpack==2.1.1 \
+#     torch-ema==0.3 matscipy==1.3.1 hydra-core==1.3.8 omegaconf==2.3.1 fasteners==0.20 dirsync==2.2.6
+#   python -m pip wheel --no-deps -w .whl antlr4-python3-runtime==4.9.3     # source-only on PyPI
 set -u
 OUT=${OUT:-/tmp/zoo_gpu_out}
 mkdir -p "$OUT"
@@ -60,6 +66,7 @@ BUILD=$!
 CKPT=()
 [ -n "${ZOO_CHECKPOINT:-}" ] && [ -f "$ZOO_CHECKPOINT" ] && CKPT=(--checkpoint "$ZOO_CHECKPOINT")
 want check && step gpu_check 150 $PY benchmarks/gpu_check.py
+want check && step gpu_tests 90 $PY -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py
 # shellcheck disable=SC2086  # the ARGS variables are word lists
 want md && step md_step 150 $PY benchmarks/md_step.py --device cuda \
   ${ZOO_MD_ARGS:---steps 500 --rounds 2 --filter-table 512} "${CKPT[@]}"
