@@ -8,7 +8,7 @@ pair counts: the caller passes its Verlet list (with skin), which keeps its leng
 and the runner pads it with pairs far beyond the cutoff (they contribute exactly zero) to a multiple of
 ``PAD`` so that a rebuild rarely needs a new graph.
 
-The graph holds the artifact's ``forward_unchecked`` method (export/SPEC.md "TorchScript"): its forward
+The graph holds the artifact's ``forward_unchecked`` method (export/SPEC.md, "forward_unchecked"): its forward
 for one structure without the input checks, which read values back to the host and so cannot be part
 of a graph. Callers check first (`zoo.ase.ZooCalculator` does: elements, NaN positions, atoms too close).
 Models whose kernels depend on values (ACSF triplets, element-wise heads) cannot be captured; the

@@ -44,7 +44,7 @@ def frozen_copy(model: AtomisticModel, dtype: str, filter_table: int = 0) -> Ato
 def script_frozen(m: AtomisticModel) -> torch.jit.ScriptModule:
     """The frozen TorchScript module of a ``frozen_copy``, with the call signature of export/SPEC.md."""
     scripted = torch.jit.script(ArtifactModule(m)).eval()
-    # forward_unchecked: the CUDA-graph entry point (export/SPEC.md "TorchScript"; zoo.cuda_graph)
+    # forward_unchecked: the CUDA-graph entry point (export/SPEC.md "forward_unchecked"; zoo.cuda_graph)
     return torch.jit.freeze(scripted, preserved_attrs=["forward_unchecked"])
 
 
