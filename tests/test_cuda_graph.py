@@ -81,14 +81,15 @@ def test_calculator_replays_one_graph(tmp_path: Path, shared_data: Path) -> None
 
     art = _artifact(tmp_path, ["energy", "forces"])
     pos, z, box = _water(shared_data)
-    forces = {}
+    forces, calcs = {}, {}
     for graphs in (True, False):
         atoms = Atoms(numbers=z, positions=pos, cell=box, pbc=True)
-        atoms.calc = calc = ZooCalculator(art.path, device="cuda", cuda_graphs=graphs)
+        atoms.calc = calcs[graphs] = ZooCalculator(art.path, device="cuda", cuda_graphs=graphs)
         for k in range(3):
             atoms.positions[k] += 0.01
             forces[graphs, k] = atoms.get_forces()
-        assert (calc.graphs is not None) == graphs
+    assert calcs[True].graphs is not None and calcs[True].graphs.captures == 1  # no rebuild: one graph
+    assert calcs[False].graphs is None
     for k in range(3):
         np.testing.assert_allclose(forces[True, k], forces[False, k], atol=1e-9)
 
