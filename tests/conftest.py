@@ -6,6 +6,7 @@ import http.server
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,6 +21,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"real test data not found at {SHARED_DATA}; set ZOO_SHARED_DATA")
     return SHARED_DATA
+
+
+def water_frame(shared_data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first 192-atom frame of the DeePMD water data: positions (as stored, float32), atomic numbers
+    (type 0 = O, 1 = H) and the cell (rows = lattice vectors), Å."""
+    d = shared_data / "water" / "data_0"
+    types = np.loadtxt(d / "type.raw", dtype=int)
+    box = np.load(d / "set.000" / "box.npy")[0].reshape(3, 3)
+    coord = np.load(d / "set.000" / "coord.npy")[0].reshape(-1, 3)
+    return coord, np.where(types == 0, 8, 1), box
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import water_frame
 from cpp_build import REPO, cmake_build, ctest  # noqa: F401  (cmake_build is a fixture)
 
 pytestmark = pytest.mark.cpp
@@ -64,12 +65,8 @@ def reference(artifact: Path, atoms) -> dict:
 def water_box(shared_data: Path, reps: int = 1):
     from ase import Atoms
 
-    d = shared_data / "water" / "data_0"
-    types = np.loadtxt(d / "type.raw", dtype=int)
-    box = np.load(d / "set.000" / "box.npy")[0].reshape(3, 3)
-    coord = np.load(d / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    atoms = Atoms(numbers=np.where(types == 0, 8, 1), positions=coord, cell=box, pbc=True)
-    return atoms.repeat(reps)
+    coord, z, box = water_frame(shared_data)
+    return Atoms(numbers=z, positions=coord, cell=box, pbc=True).repeat(reps)
 
 
 def triclinic_cell():

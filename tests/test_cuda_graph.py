@@ -8,19 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import water_frame
 
-from zoo.cuda_graph import PAD, pad_pairs
+from zoo.cuda_graph import PAD, GraphRunner, pad_pairs
 from zoo.export import export_model, load_artifact
 from zoo.model import build_model, default_config, is_mirror_ordered
-from zoo.neighbors import mirror_order, neighbor_list
+from zoo.neighbors import neighbor_list
 
 
 def _water(shared_data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    d = shared_data / "water" / "data_0"
-    types = np.loadtxt(d / "type.raw", dtype=int)
-    box = np.load(d / "set.000" / "box.npy")[0].reshape(3, 3)
-    coord = np.load(d / "set.000" / "coord.npy")[0].reshape(-1, 3).astype(np.float64)  # stored float32
-    return coord, np.where(types == 0, 8, 1), box
+    coord, z, box = water_frame(shared_data)
+    return coord.astype(np.float64), z, box  # stored float32; the float64 artifacts get float64 inputs
 
 
 def _artifact(tmp_path: Path, heads: list[str], table: int = 0):  # type: ignore[no-untyped-def]
@@ -46,7 +44,7 @@ def test_graph_function_equals_the_artifact(
     pos, z, box = _water(shared_data)
     pbc = torch.ones(3, dtype=torch.bool)
     ei, sh = neighbor_list(torch.from_numpy(pos), art.cutoff + 0.5, torch.from_numpy(box), pbc)
-    ei, sh = mirror_order(ei, sh)
+    assert is_mirror_ordered(ei, sh)  # zoo.neighbors' order, which the graphs take as given
     ei_np, sh_np = ei.numpy(), sh.numpy()
     v = pos[ei_np[1]] - pos[ei_np[0]] + sh_np
     inside = (v**2).sum(1) < art.cutoff**2
@@ -64,13 +62,65 @@ def test_graph_function_equals_the_artifact(
 
 def test_padding_keeps_mirror_order() -> None:
     ei, sh = neighbor_list(torch.tensor([[0.0, 0, 0], [1.0, 0, 0], [0, 1.5, 0]], dtype=torch.float64), 3.0)
-    ei, sh = mirror_order(ei, sh)
+    assert is_mirror_ordered(ei, sh)
     for e, s in ((ei.numpy(), sh.numpy()), (np.zeros((2, 0), dtype=np.int64), np.zeros((0, 3)))):
         pei, psh = pad_pairs(e, s, 10.0)
         assert pei.shape[1] % (2 * PAD) == 0 and pei.shape[1] > 0 and psh.shape == (pei.shape[1], 3)
         assert is_mirror_ordered(torch.from_numpy(pei), torch.from_numpy(psh))
         far = np.linalg.norm(psh[e.shape[1] // 2 : pei.shape[1] // 2], axis=1)
         assert (far == 10.0).all()
+
+
+class _ReplayOnCPU(GraphRunner):
+    """A GraphRunner whose "graph" calls forward_unchecked on its static inputs, on the CPU: what `run`
+    and the calculator do around the capture (padding, one copy of the list per build, keys) is then
+    testable without a GPU."""
+
+    def _capture(self, key: tuple[int, int]) -> dict:
+        n, p = key
+        inputs = {
+            "positions": torch.zeros(n, 3, dtype=self.dtype),
+            "numbers": torch.zeros(n, dtype=torch.long),
+            "edge_index": torch.zeros(2, p, dtype=torch.long),
+            "shifts": torch.zeros(p, 3, dtype=self.dtype),
+        }
+        outputs: dict = {}
+        module = self.module
+
+        class Replay:
+            def replay(self) -> None:
+                outputs.update(module.forward_unchecked(*inputs.values()))
+
+        self.captures += 1
+        self._graphs[key] = {"graph": Replay(), "inputs": inputs, "outputs": outputs}
+        return self._graphs[key]
+
+
+def test_calculator_graph_path_on_cpu(tmp_path: Path, shared_data: Path) -> None:
+    """The calculator's graph path (whole skin list, padded, copied once per neighbour-list build) gives
+    the plain path's forces along displaced frames that rebuild the list, float64."""
+    from ase import Atoms
+
+    from zoo.ase import ZooCalculator
+
+    art = _artifact(tmp_path, ["energy", "forces"])
+    pos, z, box = _water(shared_data)
+    steps = np.random.default_rng(0).normal(scale=0.03, size=(20, *pos.shape))
+    runs = {}
+    for graphs in (True, False):
+        atoms = Atoms(numbers=z, positions=pos, cell=box, pbc=True)
+        atoms.calc = calc = ZooCalculator(art.path)
+        if graphs:
+            reach = 2 * (calc.cutoff + calc.skin) + 1.0
+            calc.graphs = runner = _ReplayOnCPU(art.module, "cpu", torch.float64, reach, 1)
+        forces = []
+        for step in steps:
+            atoms.positions += step
+            forces.append(atoms.get_forces())
+        runs[graphs] = np.array(forces)
+    assert calc.n_neighbor_builds > 2 and calc.graphs is None
+    assert 1 <= runner.captures < calc.n_neighbor_builds  # a rebuild of the same padded length reuses one
+    np.testing.assert_allclose(runs[True], runs[False], rtol=0, atol=1e-10)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import water_frame
 
 import zoo.ops
 from zoo.errors import ArtifactError, ModelError
@@ -115,11 +116,8 @@ def test_table_error_falls_as_step_to_the_fourth() -> None:
 def _water(shared_data: Path):
     from ase import Atoms
 
-    d = shared_data / "water" / "data_0"
-    types = np.loadtxt(d / "type.raw", dtype=int)
-    box = np.load(d / "set.000" / "box.npy")[0].reshape(3, 3)
-    coord = np.load(d / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    return Atoms(numbers=np.where(types == 0, 8, 1), positions=coord, cell=box, pbc=True)
+    coord, z, box = water_frame(shared_data)
+    return Atoms(numbers=z, positions=coord, cell=box, pbc=True)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

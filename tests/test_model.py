@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import water_frame
 
 from zoo.errors import ModelError
 from zoo.model import ArtifactModule, build_model, default_config
@@ -83,18 +84,9 @@ def test_invariance(kind, malonaldehyde):
     np.testing.assert_allclose(out["forces"].numpy(), ref["forces"].numpy()[perm], atol=1e-9)
 
 
-def _water_cell(shared_data):
-    base = shared_data / "water" / "data_0"
-    types = np.loadtxt(base / "type.raw", dtype=int)
-    coord = np.load(base / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    box = np.load(base / "set.000" / "box.npy")[0].reshape(3, 3)
-    z = np.where(types == 0, 8, 1)
-    return coord, z, box
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_periodic_supercell_is_extensive(kind, shared_data):
-    pos, z, box = _water_cell(shared_data)
+    pos, z, box = water_frame(shared_data)
     pos, z = pos[:48], z[:48]  # a sparse cell keeps the test fast; periodicity is what matters
     model = small_model(kind, species=(1, 8), cutoff=3.5)
     e1 = energy_forces(model, pos, z, box, [True] * 3)
@@ -108,7 +100,7 @@ def test_periodic_supercell_is_extensive(kind, shared_data):
 
 @pytest.mark.parametrize("kind", ["schnet", "acsf"])
 def test_stress_is_strain_derivative(kind, shared_data):
-    pos, z, box = _water_cell(shared_data)
+    pos, z, box = water_frame(shared_data)
     pos, z = pos[:24], z[:24]
     model = small_model(kind, species=(1, 8), cutoff=3.5)
     out = energy_forces(model, pos, z, box, [True] * 3)
@@ -224,7 +216,7 @@ def test_dipole_head_is_equivariant(malonaldehyde):
 
 
 def test_atom_virial_sums_to_virial(shared_data):
-    pos, z, box = _water_cell(shared_data)
+    pos, z, box = water_frame(shared_data)
     model = small_model("schnet", species=(1, 8), cutoff=3.5)
     out = energy_forces(model, pos[:24], z[:24], box, [True] * 3)
     assert out["atom_virial"].shape == (24, 3, 3)
@@ -237,7 +229,7 @@ def test_pair_order_does_not_change_results(kind, shared_data):
     pairs in any other order (LAMMPS) give the same numbers to float64 rounding."""
     from zoo.model import is_mirror_ordered
 
-    pos, z, box = _water_cell(shared_data)
+    pos, z, box = water_frame(shared_data)
     model = small_model(kind, species=(1, 8), cutoff=3.5)
     pos_t = torch.as_tensor(pos, dtype=torch.float64)
     edge, shifts = neighbor_list(pos_t, model.cutoff, torch.as_tensor(box), torch.tensor([True] * 3))

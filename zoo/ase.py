@@ -33,7 +33,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from zoo.errors import ModelError
 from zoo.export import Artifact, load_artifact
 from zoo.memory import reuse_freed_memory
-from zoo.neighbors import mirror_order, neighbor_list
+from zoo.neighbors import neighbor_list
 
 MIN_DISTANCE = 0.1  # Å, as zoo.model.AtomisticModel
 
@@ -97,12 +97,12 @@ class ZooCalculator(Calculator):
         self._nl: dict[str, Any] | None = None
         self.n_neighbor_builds = 0
         self.graphs: Any = None  # zoo.cuda_graph.GraphRunner while CUDA graphs are in use
-        capturable = (
-            device.startswith("cuda")
-            and self.artifact.encoding == "torchscript"
-            and hasattr(self.artifact.module, "forward_unchecked")  # exported since CUDA graphs came
-        )
         if cuda_graphs:
+            capturable = (
+                device.startswith("cuda")
+                and self.artifact.encoding == "torchscript"
+                and hasattr(self.artifact.module, "forward_unchecked")  # exported since CUDA graphs came
+            )
             if not capturable:
                 raise ModelError(
                     f"CUDA graphs need a TorchScript (.pt) artifact on a CUDA device, exported by a zoo that "
@@ -134,8 +134,7 @@ class ZooCalculator(Calculator):
             )
         else:
             ei, sh = neighbor_list(pos_t, self.cutoff + self.skin)
-        if self.graphs is not None:  # zoo.neighbors lists are mirror-ordered; the graphs rely on it
-            ei, sh = mirror_order(ei, sh)
+        # zoo.neighbors lists are mirror-ordered (zoo/neighbors.py); the CUDA graphs rely on it
         self._nl = {
             "positions": positions.copy(),
             "numbers": numbers.copy(),
@@ -169,10 +168,10 @@ class ZooCalculator(Calculator):
             raise ModelError("the cell is degenerate (zero volume) but the structure is periodic")
 
     def _active_pairs(
-        self, positions: np.ndarray, edge_index: np.ndarray, shifts: np.ndarray
+        self, positions: np.ndarray, edge_index: np.ndarray, shifts: np.ndarray, drop: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Check distances; keep only the skin-list pairs inside the cutoff (the others contribute exactly
-        zero, so dropping them changes no number and saves the model the work)."""
+        """Check distances; with ``drop``, keep only the skin-list pairs inside the cutoff (the others
+        contribute exactly zero, so dropping them changes no number and saves the model the work)."""
         if edge_index.shape[1] == 0:
             return edge_index, shifts
         v = positions[edge_index[1]] - positions[edge_index[0]] + shifts
@@ -182,7 +181,7 @@ class ZooCalculator(Calculator):
             i, j = int(edge_index[0, k]), int(edge_index[1, k])
             dist = float(np.sqrt(d2[k]))
             raise ModelError(f"atoms {i} and {j} are {dist:.4f} Å apart (less than {MIN_DISTANCE} Å)")
-        if self.skin == 0.0:
+        if not drop or self.skin == 0.0:
             return edge_index, shifts
         keep = d2 < self.cutoff * self.cutoff
         return edge_index[:, keep], shifts[keep]
@@ -222,9 +221,12 @@ class ZooCalculator(Calculator):
         pbc = np.asarray(a.pbc, dtype=bool)
         self._check(positions, numbers, cell, pbc)
         edge_index, shifts = self._pairs(positions, numbers, cell, pbc)
-        active = self._active_pairs(positions, edge_index, shifts)  # checks distances too
-        out = self._graph_compute(positions, numbers, edge_index, shifts) if self.graphs is not None else None
+        out = None
+        if self.graphs is not None:  # the graph takes the whole skin list, whose length holds
+            self._active_pairs(positions, edge_index, shifts, drop=False)  # the distance check
+            out = self._graph_compute(positions, numbers, edge_index, shifts)
         if out is None:
+            active = self._active_pairs(positions, edge_index, shifts)
             out = self.artifact.compute(positions, numbers, *active, len(numbers))
         energy = float(out["energy"])
         self.results = {
