@@ -330,12 +330,12 @@ def calculators(tmp: Path, reuse: bool, table: int):  # type: ignore[no-untyped-
     model, cfg = zoo_model()
     created = "2026-01-01T00:00:00+00:00"
     export_model(model, cfg, tmp / "zoo_schnet.pt", created=created)
-    cpu = DEVICE == "cpu"  # the AOTInductor artifacts are compiled for the CPU
-    for art, isa in aoti_artifacts(tmp).items() if cpu else ():
+    cpu = DEVICE == "cpu"
+    for art, isa in aoti_artifacts(tmp).items():
         export_model(model, cfg, art, fmt="aoti", isa=isa, created=created)
     if table:  # the same model with tabulated filters (export/SPEC.md "Filter tables")
         export_model(model, cfg, tmp / "zoo_schnet_table.pt", created=created, filter_table=table)
-        for art, isa in aoti_artifacts(tmp, "_table").items() if cpu else ():
+        for art, isa in aoti_artifacts(tmp, "_table").items():
             export_model(model, cfg, art, fmt="aoti", isa=isa, created=created, filter_table=table)
     smodel = spk_model(spk, zoo=model)  # zoo's weights: both calculators compute the same function
     torch.save(smodel, tmp / "spk_schnet.pt")
@@ -370,8 +370,12 @@ def spk_calculator(spk, model_file: Path, skin: float = 0.0):  # type: ignore[no
 
 
 def aoti_artifacts(tmp: Path, variant: str = "") -> dict[Path, str]:
-    """The AOTInductor builds of the zoo model: portable avx2, and avx512 where this CPU has it."""
+    """The AOTInductor builds of the zoo model: portable avx2, and avx512 where this CPU has it; none
+    when the run is on a GPU (--device cuda): .pt2 artifacts are compiled for the CPU."""
     from zoo.export.aoti import host_isas
+
+    if DEVICE != "cpu":
+        return {}
 
     return {tmp / f"zoo_schnet{variant}_{isa}.pt2": isa for isa in ("avx2", "avx512") if isa in host_isas()}
 
