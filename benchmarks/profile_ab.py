@@ -1,7 +1,7 @@
 """A/B timing of two versions of zoo's hot paths in the same run (interleaved A, B, A, B, ...).
 
     python benchmarks/profile_ab.py --before REV [--after REV|worktree] [--what train,calc,calc9]
-                                    [--rounds 5] [--threads 1] [--check]
+                                    [--rounds 5] [--threads 1] [--check] [--filter-table N]
 
 Each version's ``zoo`` package is taken from git (``git archive REV zoo``; ``worktree`` means the
 files as they are now, a folder means its zoo/) into a temporary folder and imported from there in a
@@ -17,6 +17,9 @@ Measures (SchNet F=128, 6 interactions, 20 Gaussians, cutoff 5 Å, float32, torc
 * calc192: the same for one 192-atom water frame
 * calc9: the same for the 9-atom malonaldehyde molecule
 * md9: ms per ASE VelocityVerlet step (0.5 fs) of malonaldehyde with that calculator (--reps x 50 steps)
+
+With ``--filter-table N`` the calculator measures export the artifact with filter tables on N intervals
+(``zoo export --filter-table N``, export/SPEC.md "Filter tables").
 
 ``--check`` also evaluates a float64 model with both versions (energies, forces, stress on a periodic
 water frame, and the parameter gradient of the energy+forces loss) and prints the largest relative
@@ -106,16 +109,18 @@ def work_train(reps: int) -> tuple[float, float]:
     return 1000 * (time.perf_counter() - t) / reps, 1000 * (time.process_time() - c) / reps
 
 
-def calculator_call(model, cfg, atoms):  # type: ignore[no-untyped-def]
-    """Attach a ZooCalculator on a float32 TorchScript export of ``model`` to ``atoms``; returns a
-    function doing one energy + forces call on positions freshly jittered by 0.01 Å (no ASE cache)."""
+def calculator_call(model, cfg, atoms, table: int = 0):  # type: ignore[no-untyped-def]
+    """Attach a ZooCalculator on a float32 TorchScript export of ``model`` (with filter tables on ``table``
+    intervals if > 0) to ``atoms``; returns a function doing one energy + forces call on positions
+    freshly jittered by 0.01 Å (no ASE cache)."""
     import numpy as np
 
     from zoo.ase import ZooCalculator
     from zoo.export import export_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        export_model(model.float(), cfg, Path(tmp) / "m.pt", created="2026-01-01T00:00:00+00:00")
+        extra = {"filter_table": table} if table else {}
+        export_model(model.float(), cfg, Path(tmp) / "m.pt", created="2026-01-01T00:00:00+00:00", **extra)
         atoms.calc = ZooCalculator(Path(tmp) / "m.pt")
     ref = atoms.get_positions()
     rng = np.random.default_rng(0)
@@ -128,7 +133,7 @@ def calculator_call(model, cfg, atoms):  # type: ignore[no-untyped-def]
     return call
 
 
-def work_calc(reps: int, rep: int) -> tuple[float, float]:
+def work_calc(reps: int, rep: int, table: int) -> tuple[float, float]:
     import torch
 
     from zoo.data import sample_path
@@ -136,7 +141,7 @@ def work_calc(reps: int, rep: int) -> tuple[float, float]:
 
     model, cfg = _model(torch.float32)
     atoms = _water(rep) if rep else AtomsDataset(sample_path("malonaldehyde")).to_atoms(0)
-    call = calculator_call(model, cfg, atoms)
+    call = calculator_call(model, cfg, atoms, table)
     for _ in range(2):  # TorchScript profiling runs
         call()
     t, c = time.perf_counter(), time.process_time()
@@ -145,7 +150,7 @@ def work_calc(reps: int, rep: int) -> tuple[float, float]:
     return 1000 * (time.perf_counter() - t) / reps, 1000 * (time.process_time() - c) / reps
 
 
-def work_md(steps: int) -> tuple[float, float]:
+def work_md(steps: int, table: int) -> tuple[float, float]:
     """ms per ASE VelocityVerlet step (0.5 fs) of malonaldehyde with ZooCalculator on the .pt export."""
     import torch
     from ase import units
@@ -156,7 +161,7 @@ def work_md(steps: int) -> tuple[float, float]:
 
     model, cfg = _model(torch.float32)
     atoms = AtomsDataset(sample_path("malonaldehyde")).to_atoms(0)
-    calculator_call(model, cfg, atoms)
+    calculator_call(model, cfg, atoms, table)
     dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
     dyn.run(20)  # TorchScript profiling runs
     t, c = time.perf_counter(), time.process_time()
@@ -210,10 +215,10 @@ def worker(args: argparse.Namespace) -> None:
         return
     ms = {
         "train": lambda: work_train(args.reps),
-        "calc": lambda: work_calc(max(1, args.reps // 3), 2),
-        "calc192": lambda: work_calc(args.reps, 1),
-        "calc9": lambda: work_calc(args.reps * 10, 0),
-        "md9": lambda: work_md(args.reps * 50),
+        "calc": lambda: work_calc(max(1, args.reps // 3), 2, args.filter_table),
+        "calc192": lambda: work_calc(args.reps, 1, args.filter_table),
+        "calc9": lambda: work_calc(args.reps * 10, 0, args.filter_table),
+        "md9": lambda: work_md(args.reps * 50, args.filter_table),
     }[args.worker]()
     print(f"RESULT {ms[0]} {ms[1]}")
 
@@ -235,7 +240,7 @@ def checkout(rev: str, dest: Path) -> Path:
 def run_worker(src: Path, what: str, args: argparse.Namespace, out: str = "") -> tuple[float, float]:
     env = dict(os.environ, PYTHONPATH=str(src), OMP_NUM_THREADS=str(args.threads))
     cmd = [sys.executable, str(HERE), "--worker", what, "--threads", str(args.threads)]
-    cmd += ["--reps", str(args.reps)]
+    cmd += ["--reps", str(args.reps), "--filter-table", str(args.filter_table)]
     if out:
         cmd += ["--out", out]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
@@ -257,6 +262,7 @@ def main() -> None:
     )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--filter-table", type=int, default=0, help="calc/md measures: export with filter tables")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -268,7 +274,7 @@ def main() -> None:
         src = {"before": checkout(args.before, tmp / "before"), "after": checkout(args.after, tmp / "after")}
         print(
             f"before = {args.before}, after = {args.after}; threads {args.threads}; "
-            f"{args.rounds} rounds, median"
+            f"{args.rounds} rounds, median; filter tables: {args.filter_table or 'no'}"
         )
         if args.check:
             import numpy as np

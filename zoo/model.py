@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from zoo.errors import ModelError
+from zoo.explicit_forces import ExplicitForces
 from zoo.heads import Atomwise, DipoleMoment
 from zoo.nn import ACSF, SchNet, scatter_sum
 
@@ -38,6 +39,14 @@ class AtomisticModel(nn.Module):
         self.cutoff = float(representation.cutoff)
         self.n_interactions = int(representation.n_interactions)
         self.min_distance = 0.1  # Å; closer atoms are an input error, not physics
+        # export of a tabulated SchNet: forces without autograd (prepare_explicit_forces)
+        self.explicit = ExplicitForces()
+
+    @torch.jit.unused
+    def prepare_explicit_forces(self) -> bool:
+        """Export only, on a frozen copy in its final dtype: compute forces and virials by the backward
+        pass written out (zoo.explicit_forces) where the model allows it; returns whether it does."""
+        return self.explicit.prepare(self.representation, self.heads[self.energy_key])
 
     def check_inputs(self, numbers: Tensor, positions: Tensor, r: Tensor) -> None:
         bad = (numbers < 1) | (numbers > 118)
@@ -99,23 +108,35 @@ class AtomisticModel(nn.Module):
         """`forward` after its input checks, on the pair vectors r_j - r_i + shift. It reads no value back
         to the host, so that a CUDA graph can hold it (zoo.cuda_graph)."""
         need_grad = compute_forces or compute_virial
-        if need_grad:
-            vectors = vectors.detach().requires_grad_(True)
-        x = self.representation(numbers, vectors, idx_i, idx_j, mirrored)
         out: dict[str, Tensor] = {}
-        for name, head in self.heads.items():
-            total, per_atom = head(x, numbers, positions, idx_m, n_structures, atom_weight)
-            out[name] = total
-            if name == self.energy_key:
-                out["atom_energies"] = per_atom
-        if need_grad:
-            energy = out[self.energy_key]
-            grads = torch.autograd.grad(
-                [energy.sum()], [vectors], create_graph=create_graph, allow_unused=True
+        g = torch.zeros(0)
+        if need_grad and not create_graph and self.explicit.ready:  # tabulated SchNet artifacts
+            x, total, per_atom, g = self.explicit(
+                numbers, vectors, idx_i, idx_j, idx_m, n_structures, atom_weight, mirrored
             )
-            g = grads[0]
-            if g is None:
-                g = torch.zeros_like(vectors)
+            for name, head in self.heads.items():
+                if name == self.energy_key:
+                    out[name] = total
+                    out["atom_energies"] = per_atom
+                else:
+                    out[name] = head(x, numbers, positions, idx_m, n_structures, atom_weight)[0]
+        else:
+            if need_grad:
+                vectors = vectors.detach().requires_grad_(True)
+            x = self.representation(numbers, vectors, idx_i, idx_j, mirrored)
+            for name, head in self.heads.items():
+                total, per_atom = head(x, numbers, positions, idx_m, n_structures, atom_weight)
+                out[name] = total
+                if name == self.energy_key:
+                    out["atom_energies"] = per_atom
+            if need_grad:
+                energy = out[self.energy_key]
+                grads = torch.autograd.grad(
+                    [energy.sum()], [vectors], create_graph=create_graph, allow_unused=True
+                )
+                grad = grads[0]
+                g = torch.zeros_like(vectors) if grad is None else grad
+        if need_grad:
             if compute_forces:
                 n = positions.shape[0]
                 out["forces"] = scatter_sum(g, idx_i, n) - scatter_sum(g, idx_j, n)

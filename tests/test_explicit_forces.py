@@ -1,0 +1,100 @@
+"""Tabulated SchNet artifacts compute forces by the backward pass written out (zoo.explicit_forces): the
+same outputs as autograd on the same frozen model, for every pair order, ghosts, cells and head."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import zoo.ops
+from zoo.export.torchscript import frozen_copy, script_frozen
+from zoo.model import build_model, default_config
+from zoo.neighbors import neighbor_list
+
+
+def _model(properties: list[str], aggregation: str = "sum", n_layers: int = 2):
+    cfg = default_config("schnet", [1, 6, 8], properties)
+    cfg["representation"].update(n_atom_basis=16, n_interactions=3)
+    cfg["head"].update(aggregation=aggregation, n_layers=n_layers)
+    torch.manual_seed(3)
+    model = build_model(cfg)
+    with torch.no_grad():  # trained-like magnitudes, and head statistics that are not the identity
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        head = model.heads[model.energy_key]
+        head.std.fill_(1.7)
+        head.mean.fill_(-0.4)
+        head.atomref[torch.tensor([1, 6, 8])] = torch.tensor([[-0.5], [-37.8], [-75.0]])
+    return model
+
+
+def _both(model, dtype: str = "float64"):
+    """(explicit, autograd): the TorchScript artifact module of one tabulated frozen copy, both ways."""
+    assert zoo.ops.load_kernels()
+    frozen = frozen_copy(model, dtype, filter_table=64)
+    assert frozen.explicit.ready
+    explicit = script_frozen(frozen)
+    frozen.explicit.ready = False
+    return explicit, script_frozen(frozen)
+
+
+def _molecule(n: int = 11, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    pos = torch.randn(n, 3, generator=g, dtype=torch.float64) * 1.3
+    pos = pos + 0.4 * torch.arange(n, dtype=torch.float64)[:, None]  # no two atoms too close
+    numbers = torch.tensor([(1, 6, 8)[k % 3] for k in range(n)])
+    return pos, numbers
+
+
+def _assert_same(a: dict, b: dict, tol: float = 1e-12) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        scale = max(float(b[key].detach().abs().max()), 1.0)
+        assert float((a[key] - b[key].detach()).abs().max()) <= tol * scale, key
+        assert not a[key].requires_grad, key  # no autograd graph was recorded
+
+
+@pytest.mark.parametrize(
+    ("properties", "aggregation", "n_layers"),
+    [(["energy", "forces"], "sum", 2), (["energy", "forces", "dipole"], "mean", 3)],
+)
+def test_explicit_forces_equal_autograd(properties: list[str], aggregation: str, n_layers: int) -> None:
+    explicit, autograd = _both(_model(properties, aggregation, n_layers))
+    pos, numbers = _molecule()
+    ei, sh = neighbor_list(pos, 5.0)  # mirror-ordered: the filters of half the pairs
+    n = len(numbers)
+    _assert_same(explicit(pos, numbers, ei, sh, n), autograd(pos, numbers, ei, sh, n))
+    _assert_same(
+        explicit.forward_unchecked(pos, numbers, ei, sh), autograd.forward_unchecked(pos, numbers, ei, sh)
+    )
+    # any other order (a LAMMPS list), with the last three atoms ghosts: pair by pair, weights 0 for ghosts
+    perm = torch.randperm(ei.shape[1], generator=torch.Generator().manual_seed(1))
+    _assert_same(
+        explicit(pos, numbers, ei[:, perm], sh[perm], n - 3),
+        autograd(pos, numbers, ei[:, perm], sh[perm], n - 3),
+    )
+
+
+def test_explicit_forces_in_a_periodic_cell() -> None:
+    """Pairs through the cell faces (shifts), virial and per-atom virial; float32 to its rounding."""
+    model = _model(["energy", "forces"])
+    pos, numbers = _molecule(n=24, seed=2)
+    cell = torch.eye(3, dtype=torch.float64) * 6.5
+    ei, sh = neighbor_list(pos, 5.0, cell, torch.tensor([True, True, True]))
+    assert bool((sh != 0).any())
+    explicit, autograd = _both(model)
+    _assert_same(explicit(pos, numbers, ei, sh, 24), autograd(pos, numbers, ei, sh, 24))
+    explicit, autograd = _both(model, "float32")
+    args = (pos.float(), numbers, ei, sh.float(), 24)
+    _assert_same(explicit(*args), autograd(*args), tol=2e-5)
+
+
+def test_only_tabulated_schnet_artifacts_take_the_explicit_pass() -> None:
+    """Without tables (or for ACSF) the model keeps autograd, and its artifact names no zoo operator."""
+    schnet = frozen_copy(_model(["energy", "forces"]), "float64")
+    assert not schnet.explicit.ready
+    acsf_cfg = default_config("acsf", [1, 8], ["energy", "forces"])
+    acsf = frozen_copy(build_model(acsf_cfg), "float64")
+    assert not acsf.explicit.ready
+    for m in (schnet, acsf):
+        assert "zoo::" not in str(script_frozen(m).graph)  # the unused branch is gone after freezing
