@@ -14,7 +14,6 @@ time (the latter is the one to quote on a busy machine).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -27,18 +26,13 @@ from ase import Atoms
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SHARED = Path(os.environ.get("ZOO_SHARED_DATA", ROOT.parent / "shared" / "data"))
+from common import SHARED, water_box  # noqa: E402
 
 
 def systems() -> dict[str, Atoms]:
     d = np.load(SHARED / "md" / "xtb_malonaldehyde.npz")
     mol = Atoms(numbers=d["z"], positions=d["R"][0])
-    w = SHARED / "water" / "data_0"
-    pos = np.load(w / "set.000" / "coord.npy")[0].reshape(-1, 3).astype(np.float64)
-    cell = np.load(w / "set.000" / "box.npy")[0].reshape(3, 3).astype(np.float64)
-    tmap = (w / "type_map.raw").read_text().split()
-    numbers = [{"O": 8, "H": 1}[tmap[t]] for t in np.loadtxt(w / "type.raw", dtype=int)]
-    water = Atoms(numbers=numbers, positions=pos, cell=cell, pbc=True).repeat((2, 2, 2))
+    water = water_box(2)
     return {"malonaldehyde (9 atoms)": mol, f"water box ({len(water)} atoms, periodic)": water}
 
 

@@ -79,7 +79,8 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve()
-WATER = Path(os.environ.get("ZOO_SHARED_DATA", "/work/shared/data")) / "water" / "data_0"
+from common import water_box  # noqa: E402
+
 CUTOFF, F, N_INTER, N_RBF, BATCH = 5.0, 128, 6, 20, 100
 SPECIES = [1, 6, 8]
 DEVICE = "cpu"  # --device: where both tools train and their ASE calculators evaluate
@@ -312,16 +313,6 @@ def _time_steps(step, steps: int) -> dict[str, float]:  # type: ignore[no-untype
 
 
 # -------------------------------------------------------------------------------------- calculators
-def water_box():  # type: ignore[no-untyped-def]
-    from ase import Atoms
-
-    types = np.loadtxt(WATER / "type.raw", dtype=int).reshape(-1)
-    box = np.load(WATER / "set.000" / "box.npy")[0].reshape(3, 3)
-    coord = np.load(WATER / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    atoms = Atoms(numbers=np.where(types == 0, 8, 1), positions=coord, cell=box, pbc=True)
-    return atoms.repeat((2, 2, 2))
-
-
 def calculators(tmp: Path, reuse: bool, table: int):  # type: ignore[no-untyped-def]
     spk = import_schnetpack()
     from zoo.ase import ZooCalculator

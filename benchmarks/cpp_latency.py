@@ -33,13 +33,10 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ZOO_SHARED_DATA", REPO.parent / "shared" / "data"))
-if not SHARED.is_dir():
-    SHARED = REPO / "shared" / "data"
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(1, str(REPO))  # zoo, when it is not installed
-
 import cpp_build  # noqa: E402
+from common import MALONALDEHYDE, water_box  # noqa: E402
 
 
 class Structure:
@@ -84,15 +81,12 @@ class Structure:
 
 
 def water_frame() -> Structure:
-    d = SHARED / "water" / "data_0"
-    types = np.loadtxt(d / "type.raw", dtype=int)
-    box = np.load(d / "set.000" / "box.npy")[0].reshape(3, 3)
-    coord = np.load(d / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    return Structure(np.where(types == 0, 8, 1), coord, box, (True, True, True))
+    w = water_box(1)
+    return Structure(w.numbers, w.positions, w.cell.array, (True, True, True))
 
 
 def malonaldehyde() -> Structure:
-    d = np.load(SHARED / "md" / "xtb_malonaldehyde.npz")
+    d = np.load(MALONALDEHYDE)
     return Structure(d["z"], d["R"][0])
 
 

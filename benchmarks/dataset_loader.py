@@ -10,7 +10,6 @@ loader mode: in-memory (vectorised batch assembly) and lazy (per-structure HDF5 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from zoo.data import AtomsDataset, create_splits, make_loader, sample_path
 from zoo.data.io import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ZOO_SHARED_DATA", ROOT.parent / "shared" / "data"))
+from common import SHARED  # noqa: E402
 
 
 def _dataset(path: Path | None, tmp: Path) -> AtomsDataset:

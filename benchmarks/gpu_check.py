@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,18 +28,17 @@ import torch
 from zoo.model import build_model, default_config
 from zoo.neighbors import neighbor_list
 
-SHARED = Path(os.environ.get("ZOO_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import MALONALDEHYDE  # noqa: E402
+from common import water_box as water_atoms
+
 DEV = "cuda"
 
 
 def water_box(reps: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    base = SHARED / "water" / "data_0"
-    types = np.loadtxt(base / "type.raw", dtype=int)
-    coord = np.load(base / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    box = np.load(base / "set.000" / "box.npy")[0].reshape(3, 3)
-    z = np.where(types == 0, 8, 1)
-    shifts = [np.array([a, b, c]) @ box for a in range(reps) for b in range(reps) for c in range(reps)]
-    return np.concatenate([coord + s for s in shifts]), np.tile(z, len(shifts)), box * reps
+    """(positions, atomic numbers, cell) of the water box of benchmarks/common.py."""
+    w = water_atoms(reps)
+    return w.positions, w.numbers, w.cell.array
 
 
 def check_neighbors() -> None:
@@ -60,7 +59,7 @@ def check_neighbors() -> None:
 
 
 def check_models() -> None:
-    d = np.load(SHARED / "md" / "xtb_malonaldehyde.npz")
+    d = np.load(MALONALDEHYDE)
     pos, z = d["R"][:4].reshape(-1, 3), np.tile(d["z"], 4)
     idx_m = torch.arange(4).repeat_interleave(9)
     for kind in ("schnet", "acsf", "wacsf"):
@@ -192,7 +191,7 @@ def calculator_timings() -> None:
     except ImportError as exc:
         print(f"calculator timings skipped: {exc}")
         return
-    d = np.load(SHARED / "md" / "xtb_malonaldehyde.npz")
+    d = np.load(MALONALDEHYDE)
     wpos, wz, wbox = water_box(2)
     systems = {
         "malonaldehyde (9 atoms)": Atoms(numbers=d["z"], positions=d["R"][0]),

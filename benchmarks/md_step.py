@@ -38,8 +38,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parents[1]
-SHARED = Path(os.environ.get("ZOO_SHARED_DATA", REPO.parent / "shared" / "data"))
-MALONALDEHYDE = SHARED / "md" / "xtb_malonaldehyde.npz"
+from common import MALONALDEHYDE  # noqa: E402
+
 PAPER_MS = 11.0  # SchNetPack paper, malonaldehyde MD on a P100
 TIMESTEP_FS = 0.5
 

@@ -40,7 +40,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parent.parent
-WATER = Path(os.environ.get("ZOO_SHARED_DATA", "/work/shared/data")) / "water" / "data_0"
+sys.path.insert(0, str(HERE.parent))
+from common import water_box  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- worker (in subprocess)
@@ -56,17 +57,6 @@ def _model(dtype):  # type: ignore[no-untyped-def]
         for p in m.parameters():
             p.add_(0.01 * torch.randn_like(p))
     return m.to(dtype), cfg
-
-
-def _water(rep: int = 2):  # type: ignore[no-untyped-def]
-    import numpy as np
-    from ase import Atoms
-
-    types = np.loadtxt(WATER / "type.raw", dtype=int).reshape(-1)
-    box = np.load(WATER / "set.000" / "box.npy")[0].reshape(3, 3)
-    coord = np.load(WATER / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    atoms = Atoms(numbers=np.where(types == 0, 8, 1), positions=coord, cell=box, pbc=True)
-    return atoms.repeat((rep, rep, rep))
 
 
 def _batches(n: int, dtype):  # type: ignore[no-untyped-def]
@@ -140,7 +130,7 @@ def work_calc(reps: int, rep: int, table: int) -> tuple[float, float]:
     from zoo.data.dataset import AtomsDataset
 
     model, cfg = _model(torch.float32)
-    atoms = _water(rep) if rep else AtomsDataset(sample_path("malonaldehyde")).to_atoms(0)
+    atoms = water_box(rep) if rep else AtomsDataset(sample_path("malonaldehyde")).to_atoms(0)
     call = calculator_call(model, cfg, atoms, table)
     for _ in range(2):  # TorchScript profiling runs
         call()
@@ -189,7 +179,7 @@ def work_check(out: str) -> None:
     res["energy"] = pred["energy"].detach().numpy()
     res["forces"] = pred["forces"].detach().numpy()
     res["grad"] = torch.cat([g.flatten() for g in grads]).numpy()
-    w = _water(1)
+    w = water_box(1)
     pos = torch.tensor(w.get_positions())
     batch = {
         keys.Z: torch.tensor(w.numbers), keys.R: pos, keys.cell: torch.tensor(w.cell.array)[None],

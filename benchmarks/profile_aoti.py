@@ -67,12 +67,12 @@ def patched(configs: dict, split: bool):  # type: ignore[no-untyped-def]
 
 
 def system(name: str):  # type: ignore[no-untyped-def]
-    import compare_schnetpack as cs
     from ase import Atoms
+    from common import MALONALDEHYDE, water_box
 
     if name == "water":
-        return cs.water_box()
-    d = np.load(cs.WATER.parents[1] / "md" / "xtb_malonaldehyde.npz")
+        return water_box()
+    d = np.load(MALONALDEHYDE)
     return Atoms(numbers=d["z"], positions=d["R"][0])
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from profile_ab import _model, _water  # noqa: E402
+from common import water_box  # noqa: E402
+from profile_ab import _model  # noqa: E402
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
     from zoo.neighbors import neighbor_list
 
     model, cfg = _model(torch.float32)
-    atoms = _water(args.box)
+    atoms = water_box(args.box)
     pos = torch.tensor(atoms.get_positions(), dtype=torch.float32)
     cell = torch.tensor(atoms.cell.array)[None]
     ei, sh = neighbor_list(pos.double(), cfg["cutoff"], cell, torch.tensor(atoms.pbc)[None])

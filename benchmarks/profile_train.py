@@ -62,11 +62,12 @@ def profile_train(steps: int, rows: int, shapes: bool = False) -> None:
 
 def profile_calc(steps: int, rows: int, shapes: bool = False) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from profile_ab import _water, calculator_call
+    from common import water_box
+    from profile_ab import calculator_call
 
     torch.manual_seed(0)
     cfg = default_config("schnet", [1, 6, 8], ["energy", "forces"])
-    call = calculator_call(build_model(cfg), cfg, _water(2))
+    call = calculator_call(build_model(cfg), cfg, water_box(2))
     for _ in range(3):
         call()
     t = time.perf_counter()

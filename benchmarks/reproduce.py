@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 EARLY_STOPPING = 20  # stale validation epochs before zoo train stops (--early-stopping)
-SHARED = Path(os.environ.get("ZOO_SHARED_DATA", "/work/shared/data"))
+from common import SHARED  # noqa: E402
 
 # dataset key -> how to obtain the zoo HDF5 file
 DATASETS = {
