@@ -1,5 +1,6 @@
-"""Tabulated SchNet artifacts compute forces by the backward pass written out (zoo.explicit_forces): the
-same outputs as autograd on the same frozen model, for every pair order, ghosts, cells and head."""
+"""SchNet artifacts compute forces by the backward pass written out (zoo.explicit_forces): the same
+outputs as autograd on the same frozen model, with filter networks or tables, for every pair order,
+ghosts, cells and head."""
 
 from __future__ import annotations
 
@@ -28,11 +29,12 @@ def _model(properties: list[str], aggregation: str = "sum", n_layers: int = 2):
     return model
 
 
-def _both(model, dtype: str = "float64"):
-    """(explicit, autograd): the TorchScript artifact module of one tabulated frozen copy, both ways."""
+def _both(model, table: int, dtype: str = "float64"):
+    """(explicit, autograd): the TorchScript artifact module of one frozen copy (filter tables on
+    ``table`` intervals, or networks for 0), both ways."""
     assert zoo.ops.load_kernels()
-    frozen = frozen_copy(model, dtype, filter_table=64)
-    assert frozen.explicit.ready
+    frozen = frozen_copy(model, dtype, filter_table=table)
+    assert frozen.explicit.ready and frozen.explicit.tabulated == (table > 0)
     explicit = script_frozen(frozen)
     frozen.explicit.ready = False
     return explicit, script_frozen(frozen)
@@ -54,12 +56,15 @@ def _assert_same(a: dict, b: dict, tol: float = 1e-12) -> None:
         assert not a[key].requires_grad, key  # no autograd graph was recorded
 
 
+@pytest.mark.parametrize("table", [0, 64])
 @pytest.mark.parametrize(
     ("properties", "aggregation", "n_layers"),
     [(["energy", "forces"], "sum", 2), (["energy", "forces", "dipole"], "mean", 3)],
 )
-def test_explicit_forces_equal_autograd(properties: list[str], aggregation: str, n_layers: int) -> None:
-    explicit, autograd = _both(_model(properties, aggregation, n_layers))
+def test_explicit_forces_equal_autograd(
+    properties: list[str], aggregation: str, n_layers: int, table: int
+) -> None:
+    explicit, autograd = _both(_model(properties, aggregation, n_layers), table)
     pos, numbers = _molecule()
     ei, sh = neighbor_list(pos, 5.0)  # mirror-ordered: the filters of half the pairs
     n = len(numbers)
@@ -75,26 +80,34 @@ def test_explicit_forces_equal_autograd(properties: list[str], aggregation: str,
     )
 
 
-def test_explicit_forces_in_a_periodic_cell() -> None:
+@pytest.mark.parametrize("table", [0, 64])
+def test_explicit_forces_in_a_periodic_cell(table: int) -> None:
     """Pairs through the cell faces (shifts), virial and per-atom virial; float32 to its rounding."""
     model = _model(["energy", "forces"])
     pos, numbers = _molecule(n=24, seed=2)
     cell = torch.eye(3, dtype=torch.float64) * 6.5
     ei, sh = neighbor_list(pos, 5.0, cell, torch.tensor([True, True, True]))
     assert bool((sh != 0).any())
-    explicit, autograd = _both(model)
+    explicit, autograd = _both(model, table)
     _assert_same(explicit(pos, numbers, ei, sh, 24), autograd(pos, numbers, ei, sh, 24))
-    explicit, autograd = _both(model, "float32")
+    explicit, autograd = _both(model, table, "float32")
     args = (pos.float(), numbers, ei, sh.float(), 24)
     _assert_same(explicit(*args), autograd(*args), tol=2e-5)
 
 
-def test_only_tabulated_schnet_artifacts_take_the_explicit_pass() -> None:
-    """Without tables (or for ACSF) the model keeps autograd, and its artifact names no zoo operator."""
-    schnet = frozen_copy(_model(["energy", "forces"]), "float64")
-    assert not schnet.explicit.ready
+def test_which_artifacts_take_the_explicit_pass() -> None:
+    """SchNet artifacts hold no autograd call (aten::grad) and, without tables, no zoo operator: the
+    unused branches are gone after freezing. ACSF artifacts keep autograd."""
+    graphs = {}
+    for table in (0, 16):
+        frozen = frozen_copy(_model(["energy", "forces"]), "float64", filter_table=table)
+        graphs[table] = str(script_frozen(frozen).graph)
+        frozen.explicit.ready = False
+        assert "aten::grad" in str(script_frozen(frozen).graph)  # what the check below would see
+    assert "aten::grad" not in graphs[0] and "zoo::" not in graphs[0]
+    assert "aten::grad" not in graphs[16] and "zoo::cfconv_tab_backward" in graphs[16]
     acsf_cfg = default_config("acsf", [1, 8], ["energy", "forces"])
     acsf = frozen_copy(build_model(acsf_cfg), "float64")
     assert not acsf.explicit.ready
-    for m in (schnet, acsf):
-        assert "zoo::" not in str(script_frozen(m).graph)  # the unused branch is gone after freezing
+    graph = str(script_frozen(acsf).graph)
+    assert "aten::grad" in graph and "zoo::" not in graph

@@ -23,8 +23,8 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 def frozen_copy(model: AtomisticModel, dtype: str, filter_table: int = 0) -> AtomisticModel:
     """A copy of ``model`` in ``dtype`` for export: no gradients for the weights, SchNet's filter weights
     packed and, with ``filter_table`` > 0, its filters tabulated on that many intervals (SPEC "Filter
-    tables"; its step and error are then in ``representation.table_error``) and its forces computed by
-    the backward pass written out (zoo.explicit_forces)."""
+    tables"; its step and error are then in ``representation.table_error``), and SchNet's forces
+    computed by the backward pass written out (zoo.explicit_forces)."""
     if dtype not in DTYPES:
         raise ArtifactError(f"dtype must be float32 or float64, not {dtype!r}")
     if filter_table and not isinstance(model.representation, SchNet):
@@ -39,7 +39,7 @@ def frozen_copy(model: AtomisticModel, dtype: str, filter_table: int = 0) -> Ato
         m.representation.pack_filters()
         if filter_table:
             m.representation.tabulate_filters(filter_table)
-            m.prepare_explicit_forces()  # forces without autograd (zoo.explicit_forces)
+        m.prepare_explicit_forces()  # forces without autograd (zoo.explicit_forces)
     return m
 
 
