@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 import zoo.ops  # noqa: F401 (defines torch.ops.zoo.cfconv_tab and its backward)
-from zoo.nn.blocks import ShiftedSoftplus, gaussian, scatter_sum
+from zoo.nn.blocks import CosineCutoff, GaussianRBF, ShiftedSoftplus, scatter_sum
 
 
 class ExplicitForces(nn.Module):
@@ -50,11 +50,11 @@ class ExplicitForces(nn.Module):
         self.mean_aggregation = False
         self.embedding = torch.zeros(0)
         self.tables = torch.zeros(0)
-        # filter networks of all blocks stacked (SchNet.filter_weights), the Gaussians' centres and width
+        # filter networks of all blocks stacked (SchNet.filter_weights); SchNet's own Gaussians and cutoff
         self.filter_w1, self.filter_b1 = torch.zeros(0), torch.zeros(0)
         self.filter_w2, self.filter_b2 = torch.zeros(0), torch.zeros(0)
-        self.centers = torch.zeros(0)
-        self.coeff = 0.0
+        self.rbf = GaussianRBF(2, 1.0)
+        self.cutoff_fn = CosineCutoff(1.0)
         self.w_in = []
         self.w1 = []
         self.b1 = []
@@ -110,7 +110,7 @@ class ExplicitForces(nn.Module):
             rep = representation
             self.filter_w1, self.filter_b1 = copy(rep.packed_w1), copy(rep.packed_b1)
             self.filter_w2, self.filter_b2 = copy(rep.packed_w2), copy(rep.packed_b2)
-            self.centers, self.coeff = copy(rep.rbf.centers), float(rep.rbf.coeff)
+            self.rbf, self.cutoff_fn = rep.rbf, rep.cutoff_fn
         self.w_in = [copy(b.in2f.weight) for b in blocks]
         self.w1 = [copy(b.f2out[0].weight) for b in blocks]
         self.b1 = [copy(b.f2out[0].bias) for b in blocks]
@@ -138,11 +138,12 @@ class ExplicitForces(nn.Module):
         grad_fc = (g * raw).sum(2).sum(0)
         g_sp = torch.bmm(g * fc[None, :, None], self.filter_w2.transpose(1, 2))
         g_rbf = torch.bmm(self._ssp_backward(g_sp, first), self.filter_w1.transpose(1, 2)).sum(0)
-        exponent = self.coeff * d**2  # gaussian(): exp of the exponent floored at -50 (no gradient there)
+        coeff = self.rbf.coeff
+        exponent = coeff * d**2  # gaussian(): exp of the exponent floored at -50 (no gradient there)
         g_exponent = g_rbf * rbf * (exponent >= -50.0).to(rbf.dtype)
         slope_fc = -0.5 * (math.pi / self.cutoff) * torch.sin(r * (math.pi / self.cutoff))
-        slope_fc = slope_fc * (r < self.cutoff).to(r.dtype)
-        return (g_exponent * d).sum(1) * (2.0 * self.coeff) + grad_fc * slope_fc
+        slope_fc = slope_fc * (r < self.cutoff).to(r.dtype)  # CosineCutoff's derivative
+        return (g_exponent * d).sum(1) * (2.0 * coeff) + grad_fc * slope_fc
 
     def forward(
         self,
@@ -167,9 +168,9 @@ class ExplicitForces(nn.Module):
         n_atoms = x.shape[0]
         fc, d, rbf, first, raw, filters = r, r, r, r, r, r  # filter networks only (else unused)
         if not self.tabulated:  # as SchNet.filters: W = (ssp(rbf W1 + b1) W2 + b2) fc, all blocks
-            fc = 0.5 * (torch.cos(r * (math.pi / self.cutoff)) + 1.0) * (r < self.cutoff).to(r.dtype)
-            d = r[:, None] - self.centers
-            rbf = gaussian(self.coeff * d**2)
+            fc = self.cutoff_fn(r)
+            d = r[:, None] - self.rbf.centers
+            rbf = self.rbf(r)
             w1 = self.filter_w1
             first = torch.baddbmm(self.filter_b1[:, None, :], rbf[None].expand(w1.shape[0], -1, -1), w1)
             raw = torch.baddbmm(self.filter_b2[:, None, :], nn.functional.softplus(first), self.filter_w2)

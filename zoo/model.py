@@ -39,7 +39,7 @@ class AtomisticModel(nn.Module):
         self.cutoff = float(representation.cutoff)
         self.n_interactions = int(representation.n_interactions)
         self.min_distance = 0.1  # Å; closer atoms are an input error, not physics
-        # export of a tabulated SchNet: forces without autograd (prepare_explicit_forces)
+        # exported SchNet: forces without autograd (prepare_explicit_forces)
         self.explicit = ExplicitForces()
 
     @torch.jit.unused
@@ -108,34 +108,31 @@ class AtomisticModel(nn.Module):
         """`forward` after its input checks, on the pair vectors r_j - r_i + shift. It reads no value back
         to the host, so that a CUDA graph can hold it (zoo.cuda_graph)."""
         need_grad = compute_forces or compute_virial
-        out: dict[str, Tensor] = {}
-        g = torch.zeros(0)
-        if need_grad and not create_graph and self.explicit.ready:  # tabulated SchNet artifacts
-            x, total, per_atom, g = self.explicit(
+        explicit = need_grad and not create_graph and self.explicit.ready  # exported SchNet artifacts
+        if explicit:  # the energy head's outputs and g = dE/dvectors, without autograd
+            x, energy, atom_energies, g = self.explicit(
                 numbers, vectors, idx_i, idx_j, idx_m, n_structures, atom_weight, mirrored
             )
-            for name, head in self.heads.items():
-                if name == self.energy_key:
-                    out[name] = total
-                    out["atom_energies"] = per_atom
-                else:
-                    out[name] = head(x, numbers, positions, idx_m, n_structures, atom_weight)[0]
         else:
             if need_grad:
                 vectors = vectors.detach().requires_grad_(True)
             x = self.representation(numbers, vectors, idx_i, idx_j, mirrored)
-            for name, head in self.heads.items():
+            energy, atom_energies, g = x, x, x  # set below
+        out: dict[str, Tensor] = {}
+        for name, head in self.heads.items():
+            if explicit and name == self.energy_key:
+                total, per_atom = energy, atom_energies
+            else:
                 total, per_atom = head(x, numbers, positions, idx_m, n_structures, atom_weight)
-                out[name] = total
-                if name == self.energy_key:
-                    out["atom_energies"] = per_atom
-            if need_grad:
-                energy = out[self.energy_key]
-                grads = torch.autograd.grad(
-                    [energy.sum()], [vectors], create_graph=create_graph, allow_unused=True
-                )
-                grad = grads[0]
-                g = torch.zeros_like(vectors) if grad is None else grad
+            out[name] = total
+            if name == self.energy_key:
+                out["atom_energies"] = per_atom
+        if need_grad and not explicit:
+            grads = torch.autograd.grad(
+                [out[self.energy_key].sum()], [vectors], create_graph=create_graph, allow_unused=True
+            )
+            grad = grads[0]
+            g = torch.zeros_like(vectors) if grad is None else grad
         if need_grad:
             if compute_forces:
                 n = positions.shape[0]
