@@ -24,13 +24,13 @@ def shared_data() -> Path:
 
 
 def water_frame(shared_data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The first 192-atom frame of the DeePMD water data: positions (as stored, float32), atomic numbers
-    (type 0 = O, 1 = H) and the cell (rows = lattice vectors), Å."""
-    d = shared_data / "water" / "data_0"
-    types = np.loadtxt(d / "type.raw", dtype=int)
-    box = np.load(d / "set.000" / "box.npy")[0].reshape(3, 3)
-    coord = np.load(d / "set.000" / "coord.npy")[0].reshape(-1, 3)
-    return coord, np.where(types == 0, 8, 1), box
+    """The first 192-atom frame of the DeePMD water data, read by zoo.data.io.read_deepmd: positions (as
+    stored, float32), atomic numbers and the cell (rows = lattice vectors), Å."""
+    from zoo.data import keys
+    from zoo.data.io import read_deepmd
+
+    frame = next(read_deepmd(shared_data / "water" / "data_0")[0])
+    return frame[keys.R], frame[keys.Z], frame[keys.cell]
 
 
 @pytest.fixture(scope="session")
