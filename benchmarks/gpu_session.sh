@@ -68,7 +68,7 @@ CKPT=()
 want check && step gpu_check 150 $PY benchmarks/gpu_check.py
 want check && step gpu_tests 90 $PY -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py
 # shellcheck disable=SC2086  # the ARGS variables are word lists
-want md && step md_step 150 $PY benchmarks/md_step.py --device cuda \
+want md && step md_step 200 $PY benchmarks/md_step.py --device cuda \
   ${ZOO_MD_ARGS:---steps 500 --rounds 2 --filter-table 512} "${CKPT[@]}"
 # shellcheck disable=SC2086
 want compare && step compare_schnetpack 150 $PY benchmarks/compare_schnetpack.py --device cuda \
