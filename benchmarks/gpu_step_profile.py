@@ -123,7 +123,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda", help="cuda (the point), or cpu to dry-run the script")
     ap.add_argument("--calls", type=int, default=200, help="timed calls per measure (median)")
+    ap.add_argument(
+        "--small-rows",
+        type=int,
+        default=None,
+        help="zoo.gpu_blas.SMALL_ROWS for this run (0: cuBLAS's own choice for every size, the A/B baseline)",
+    )
     args = ap.parse_args()
+    if args.small_rows is not None:
+        import zoo.gpu_blas
+
+        zoo.gpu_blas.SMALL_ROWS = args.small_rows
     from ase import Atoms
 
     from zoo.export import export_model
@@ -136,7 +146,12 @@ def main() -> None:
         "water box (1,536)": (water_box(2), max(10, args.calls // 10)),
     }
     name = torch.cuda.get_device_name() if args.device != "cpu" else "cpu"
-    print(f"device {name}, torch {torch.__version__}; SchNet 128 x 6 float32 .pt; median ms")
+    import zoo.gpu_blas
+
+    print(
+        f"device {name}, torch {torch.__version__}; SchNet 128 x 6 float32 .pt; median ms; "
+        f"cuBLASLt below {zoo.gpu_blas.SMALL_ROWS} atoms (zoo.gpu_blas)"
+    )
     cols = ["md step", "calculator", "model", "replay", "GPU busy", "kernels"]
     print(f"| system | CUDA graphs | {' | '.join(cols)} |\n|---|---|{'---:|' * len(cols)}")
     with tempfile.TemporaryDirectory() as tmp:

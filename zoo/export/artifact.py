@@ -12,6 +12,7 @@ import torch
 from zoo.errors import ArtifactError
 from zoo.export.checksum import onnx_weights_sha256, torchscript_weights_sha256
 from zoo.export.metadata import FORMAT_MAJOR, METADATA_FILE, ONNX_METADATA_KEY
+from zoo.gpu_blas import blas_for_rows
 
 _REQUIRED = ("format_version", "zoo_version", "model_kind", "cutoff", "species", "dtype", "outputs")
 _NP_DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -143,7 +144,7 @@ class Artifact:
         sh = np.ascontiguousarray(shifts, dtype=npdt).reshape(-1, 3)
         if self.encoding == "torchscript":
             dev = torch.device(self.device)
-            with torch.enable_grad():
+            with torch.enable_grad(), blas_for_rows(dev, n):
                 out = self._runner(
                     torch.from_numpy(pos).to(dev),
                     torch.from_numpy(num).to(dev),
