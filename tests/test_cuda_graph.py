@@ -155,3 +155,28 @@ def test_graphs_refused_where_they_cannot_run(tmp_path: Path, repo_root: Path) -
     old = repo_root / "export" / "golden" / "schnet_molecule_float32.pt"  # exported before forward_unchecked
     assert not hasattr(load_artifact(old).module, "forward_unchecked")
     assert hasattr(art.module, "forward_unchecked")
+
+
+def test_graphs_automatic_only_where_they_can_run(tmp_path: Path, repo_root: Path) -> None:
+    """By default (cuda_graphs=None) the calculator replays graphs on a CUDA device for artifacts whose
+    graph reads no values back (SchNet), and runs the plain path for ACSF (triplets, element-wise
+    heads), for artifacts exported before forward_unchecked, and on the CPU, without a warning."""
+    import warnings
+
+    from zoo.ase import ZooCalculator, graphs_capturable
+    from zoo.cuda_graph import value_dependent_ops
+
+    schnet = _artifact(tmp_path, ["energy", "forces"])
+    assert graphs_capturable(schnet, "cuda") and graphs_capturable(schnet, "cuda:1")
+    assert not graphs_capturable(schnet, "cpu")
+    assert value_dependent_ops(schnet.module) == []
+    config = default_config("acsf", [1, 8], ["energy", "forces"], 4.0)
+    export_model(build_model(config), config, tmp_path / "acsf.pt", dtype="float64")
+    acsf = load_artifact(tmp_path / "acsf.pt")
+    assert graphs_capturable(acsf, "cuda") and "aten::nonzero" in value_dependent_ops(acsf.module)
+    old = load_artifact(repo_root / "export" / "golden" / "schnet_molecule_float32.pt")
+    assert not graphs_capturable(old, "cuda")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert ZooCalculator(schnet.path).graphs is None  # CPU: plain path, quietly
+    assert not [w for w in seen if "CUDA graphs" in str(w.message)]

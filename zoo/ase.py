@@ -13,10 +13,15 @@ For CPU models the calculator switches the process to keeping freed memory for r
 (``zoo.memory.reuse_freed_memory``: large per-call tensors are then not page-faulted in on every call;
 1.3-1.6x on a 1,536-atom water box); ``reuse_memory=False`` leaves the C library's default.
 
-On a GPU, ``cuda_graphs=True`` replays a SchNet `.pt` as a CUDA graph (``zoo.cuda_graph``): the model then
-sees the whole skin list, whose length holds between rebuilds, instead of only the pairs inside the
-cutoff, and one graph serves every call until the list's padded length changes. It is opt-in until its
-numbers and speed have been checked on a GPU (benchmarks/gpu_check.py, docs/RESULTS.md "GPU").
+On a GPU a SchNet `.pt` is replayed as a CUDA graph (``zoo.cuda_graph``) unless ``cuda_graphs=False``:
+the model then sees the whole skin list, whose length holds between rebuilds, instead of only the pairs
+inside the cutoff, and one graph serves every call until the list's padded length changes. Checked on
+an H200 (benchmarks/gpu_check.py, docs/RESULTS.md "GPU"): the same forces as without graphs (4e-17 eV/Å
+in float64), and a malonaldehyde MD step of 0.85 instead of 3.5 ms. ``cuda_graphs=None`` (the default)
+uses graphs where they can run (a CUDA device, a TorchScript artifact with ``forward_unchecked`` whose
+graph holds no operator that reads values back, as SchNet's) and otherwise, or if the capture fails, the
+plain path; ``True`` insists (an error where they cannot run,
+a warning if the capture fails).
 """
 
 from __future__ import annotations
@@ -64,6 +69,16 @@ def system_changes(old: Any, new: Any, tol: float = 1e-15) -> list[str]:
     return changes
 
 
+def graphs_capturable(artifact: Artifact, device: str) -> bool:
+    """Whether CUDA graphs can run this artifact here: a CUDA device and a TorchScript artifact with
+    ``forward_unchecked`` (exported since CUDA graphs came; export/SPEC.md)."""
+    return (
+        device.startswith("cuda")
+        and artifact.encoding == "torchscript"
+        and hasattr(artifact.module, "forward_unchecked")
+    )
+
+
 class ZooCalculator(Calculator):
     """Energy, per-atom energies, forces, stress (periodic) and dipole (if exported) from a zoo artifact."""
 
@@ -75,7 +90,7 @@ class ZooCalculator(Calculator):
         device: str = "cpu",
         skin: float = 0.5,
         reuse_memory: bool = True,
-        cuda_graphs: bool = False,
+        cuda_graphs: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -97,13 +112,14 @@ class ZooCalculator(Calculator):
         self._nl: dict[str, Any] | None = None
         self.n_neighbor_builds = 0
         self.graphs: Any = None  # zoo.cuda_graph.GraphRunner while CUDA graphs are in use
+        self._graphs_asked = bool(cuda_graphs)
+        if cuda_graphs is None:  # automatic: where the graph holds no operator that reads values back
+            from zoo.cuda_graph import value_dependent_ops
+
+            capturable = graphs_capturable(self.artifact, device)
+            cuda_graphs = capturable and not value_dependent_ops(self.artifact.module)
         if cuda_graphs:
-            capturable = (
-                device.startswith("cuda")
-                and self.artifact.encoding == "torchscript"
-                and hasattr(self.artifact.module, "forward_unchecked")  # exported since CUDA graphs came
-            )
-            if not capturable:
+            if not graphs_capturable(self.artifact, device):
                 raise ModelError(
                     f"CUDA graphs need a TorchScript (.pt) artifact on a CUDA device, exported by a zoo that "
                     f"writes forward_unchecked (export/SPEC.md); {path} on {device} is not one: re-export it"
@@ -194,11 +210,12 @@ class ZooCalculator(Calculator):
         try:
             return self.graphs.run(positions, numbers, edge_index, shifts)
         except RuntimeError as exc:
-            warnings.warn(
-                f"CUDA graphs are off for {self.artifact.path}: it cannot be captured "
-                f"({str(exc).splitlines()[0][:200]})",
-                stacklevel=3,
-            )
+            if self._graphs_asked:  # asked for: say why they are off; automatic: quietly the plain path
+                warnings.warn(
+                    f"CUDA graphs are off for {self.artifact.path}: it cannot be captured "
+                    f"({str(exc).splitlines()[0][:200]})",
+                    stacklevel=3,
+                )
             self.graphs = None
             torch.cuda.synchronize()
             return None

@@ -43,6 +43,23 @@ def pad_pairs(edge_index: np.ndarray, shifts: np.ndarray, reach: float) -> tuple
     return ei, sh
 
 
+# operators whose output shape depends on values: they read values back to the host, which a CUDA graph
+# cannot hold (ACSF's triplets and element-wise heads use them; SchNet does not)
+VALUE_DEPENDENT = (
+    "aten::nonzero",
+    "aten::repeat_interleave",
+    "aten::unique",
+    "aten::masked_select",
+    "aten::item",
+)
+
+
+def value_dependent_ops(module: Any) -> list[str]:
+    """The VALUE_DEPENDENT operators in ``module.forward_unchecked``'s graph (empty: it can be captured)."""
+    graph = str(module.forward_unchecked.graph)
+    return [op for op in VALUE_DEPENDENT if op + "(" in graph]
+
+
 class GraphRunner:
     """Replays one CUDA graph of ``module.forward_unchecked`` per (atoms, padded pairs); holds the latest
     ``keep`` graphs. ``species``: an element of the model (the captures' placeholder atoms)."""
