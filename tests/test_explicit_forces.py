@@ -111,3 +111,46 @@ def test_which_artifacts_take_the_explicit_pass() -> None:
     assert not acsf.explicit.ready
     graph = str(script_frozen(acsf).graph)
     assert "aten::grad" in graph and "zoo::" not in graph
+
+
+@pytest.mark.parametrize("kind", ["schnet", "schnet-table", "acsf"])
+def test_artifact_compute_modes_agree(tmp_path, kind: str) -> None:
+    """zoo.export.Artifact runs grad-free graphs (SchNet) in inference mode, and with ``checked=True``
+    (the calculator's own checks made) skips the artifact's checks (forward_unchecked) for a
+    mirror-ordered list of local atoms: the same numbers as forward with autograd enabled. ACSF keeps
+    autograd; a list in another order or with ghosts goes through forward."""
+    from zoo.export import export_model, load_artifact
+
+    cfg = default_config(kind.split("-")[0], [1, 6, 8], ["energy", "forces"])
+    if kind != "acsf":
+        cfg["representation"].update(n_atom_basis=16, n_interactions=3)
+    torch.manual_seed(0)
+    path = tmp_path / "m.pt"
+    export_model(build_model(cfg), cfg, path, dtype="float64", filter_table=64 if "table" in kind else 0)
+    art = load_artifact(path)
+    assert art.grad_free == (kind != "acsf") and art.has_unchecked
+    pos, numbers = _molecule(n=14, seed=4)
+    ei, sh = neighbor_list(pos, 5.0)
+    args = (pos.numpy(), numbers.numpy(), ei.numpy(), sh.numpy())
+    with torch.enable_grad():  # reference: the artifact's forward as before, autograd on
+        ref = art.module(*(torch.from_numpy(a) for a in args), 14)
+    perm = torch.randperm(ei.shape[1], generator=torch.Generator().manual_seed(1)).numpy()
+    calls = {
+        "plain": art.compute(*args),
+        "checked": art.compute(*args, checked=True),
+        "checked, shuffled": art.compute(args[0], args[1], args[2][:, perm], args[3][perm], checked=True),
+    }
+    for name, out in calls.items():
+        for key in ("energy", "forces", "virial", "atom_energies"):
+            want = ref[key].detach().numpy()
+            assert abs(out[key] - want).max() <= 1e-12 * max(1.0, abs(want).max()), (name, key)
+    ghosts = art.compute(*args, n_local=10, checked=True)  # forward: per-atom weights
+    assert abs(float(ghosts["energy"]) - float(ref["atom_energies"][:10].sum())) < 1e-10
+
+
+def test_old_artifacts_keep_autograd(repo_root) -> None:
+    """Artifacts exported before the explicit pass differentiate with autograd: no inference mode."""
+    from zoo.export import load_artifact
+
+    old = load_artifact(repo_root / "export" / "golden" / "schnet_molecule_float64.pt")
+    assert not old.grad_free and not old.has_unchecked

@@ -244,7 +244,7 @@ class ZooCalculator(Calculator):
             out = self._graph_compute(positions, numbers, edge_index, shifts)
         if out is None:
             active = self._active_pairs(positions, edge_index, shifts)
-            out = self.artifact.compute(positions, numbers, *active, len(numbers))
+            out = self.artifact.compute(positions, numbers, *active, len(numbers), checked=True)
         energy = float(out["energy"])
         self.results = {
             "energy": energy,

@@ -124,6 +124,10 @@ class Artifact:
         self.species = [int(z) for z in metadata["species"]]
         self.dtype = str(metadata["dtype"])
         self.outputs = list(metadata["outputs"])
+        # TorchScript: a graph without autograd (SchNet's forces written out, zoo.explicit_forces) runs in
+        # inference mode, which skips autograd's bookkeeping; forward_unchecked where callers checked
+        self.grad_free = encoding == "torchscript" and "aten::grad" not in str(runner.forward.graph)
+        self.has_unchecked = encoding == "torchscript" and hasattr(runner, "forward_unchecked")
 
     @property
     def module(self) -> torch.jit.ScriptModule:
@@ -132,9 +136,18 @@ class Artifact:
         return self._runner
 
     def compute(
-        self, positions: Any, numbers: Any, edge_index: Any, shifts: Any, n_local: int | None = None
+        self,
+        positions: Any,
+        numbers: Any,
+        edge_index: Any,
+        shifts: Any,
+        n_local: int | None = None,
+        checked: bool = False,
     ) -> dict[str, np.ndarray]:
-        """Outputs of the artifact as float64 numpy arrays (energy is a 0-d array)."""
+        """Outputs of the artifact as float64 numpy arrays (energy is a 0-d array). ``checked``: the caller
+        has made the artifact's input checks itself (supported elements, finite positions, no two atoms
+        closer than 0.1 Å, as zoo.ase.ZooCalculator does); a TorchScript artifact then skips them
+        (``forward_unchecked``, export/SPEC.md) when every atom is local and the pairs are mirror-ordered."""
         n = len(numbers)
         n_local = n if n_local is None else int(n_local)
         npdt = _NP_DTYPES[self.dtype]
@@ -144,14 +157,13 @@ class Artifact:
         sh = np.ascontiguousarray(shifts, dtype=npdt).reshape(-1, 3)
         if self.encoding == "torchscript":
             dev = torch.device(self.device)
-            with torch.enable_grad(), blas_for_rows(dev, n):
-                out = self._runner(
-                    torch.from_numpy(pos).to(dev),
-                    torch.from_numpy(num).to(dev),
-                    torch.from_numpy(ei).to(dev),
-                    torch.from_numpy(sh).to(dev),
-                    n_local,
-                )
+            unchecked = checked and self.has_unchecked and n_local == n and _mirror_ordered(ei, sh)
+            with torch.inference_mode() if self.grad_free else torch.enable_grad(), blas_for_rows(dev, n):
+                args = [torch.from_numpy(a).to(dev) for a in (pos, num, ei, sh)]
+                if unchecked:
+                    out = self._runner.forward_unchecked(*args)
+                else:
+                    out = self._runner(*args, n_local)
             return {k: v.detach().cpu().numpy().astype(np.float64) for k, v in out.items()}
         if self.encoding == "aoti":
             return self._compute_aoti(pos, num, ei, sh, n_local)
@@ -178,6 +190,19 @@ class Artifact:
         pos_t, num_t = torch.from_numpy(pos), torch.from_numpy(num)
         out = self._runner(pos_t, num_t, edge_index, shifts, torch.tensor(n_local))
         return {k: v.detach().numpy().astype(np.float64) for k, v in zip(self.outputs, out, strict=True)}
+
+
+def _mirror_ordered(edge_index: np.ndarray, shifts: np.ndarray) -> bool:
+    """zoo.model.is_mirror_ordered on numpy arrays: pair p + P/2 is pair p reversed, for every p."""
+    n_pairs = edge_index.shape[1]
+    if n_pairs == 0 or n_pairs % 2:
+        return False
+    h = n_pairs // 2
+    return bool(
+        np.array_equal(edge_index[0, h:], edge_index[1, :h])
+        and np.array_equal(edge_index[1, h:], edge_index[0, :h])
+        and np.array_equal(shifts[h:], -shifts[:h])
+    )
 
 
 def _encoding(path: Path) -> str:
