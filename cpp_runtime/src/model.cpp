@@ -274,6 +274,11 @@ struct Model::Impl {
   torch::Device device{torch::kCPU};
   torch::ScalarType dtype = torch::kFloat64;
   std::array<bool, 119> supported{};
+  // TorchScript: a forward without autograd calls (SchNet's forces written out, zoo.explicit_forces)
+  // runs in inference mode; forward_unchecked skips the artifact's input checks, which this runtime has
+  // made already (export/SPEC.md "forward_unchecked"), for a mirror-ordered list of local atoms.
+  bool grad_free = false;
+  std::optional<torch::jit::Method> unchecked;
 
   void check_numbers(const int64_t* numbers, int64_t n) const {
     for (int64_t a = 0; a < n; ++a) {
@@ -313,10 +318,17 @@ struct Model::Impl {
       return forward(positions, numbers, n, n_local, pi.data(), pj.data(),
                      sh.empty() ? nullptr : sh.data(), n_pairs);
     }
-    // The artifact differentiates through its own graph: autograd must be on, whatever the caller's
-    // thread state (torch::NoGradGuard / InferenceMode would break the scripted forward).
-    c10::InferenceMode no_inference(false);
-    torch::AutoGradMode grad(true);
+    // An artifact that differentiates through its own graph needs autograd on, whatever the caller's
+    // thread state (torch::NoGradGuard / InferenceMode would break its scripted forward); one that
+    // computes its forces without autograd runs in inference mode, skipping autograd's bookkeeping.
+    std::optional<c10::InferenceMode> inference_mode;
+    std::optional<torch::AutoGradMode> grad_mode;
+    if (grad_free) {
+      inference_mode.emplace(true);
+    } else {
+      inference_mode.emplace(false);
+      grad_mode.emplace(true);
+    }
 
     const auto fopts = torch::TensorOptions().dtype(dtype);
     const auto iopts = torch::TensorOptions().dtype(torch::kInt64);
@@ -352,7 +364,11 @@ struct Model::Impl {
         const torch::Tensor n_loc = torch::scalar_tensor(n_local, iopts);
         outs.emplace(path, meta.outputs, aoti->run({pos, num, edge, shf, n_loc}));
       } else {
-        c10::IValue out = module.forward({pos, num, edge, shf, n_local});
+        // every input was checked by compute / compute_pairs before this call
+        const bool skip_checks =
+            unchecked && n_local == n && n_pairs > 0 && mirror_ordered(pair_i, pair_j, shifts, n_pairs);
+        c10::IValue out =
+            skip_checks ? (*unchecked)({pos, num, edge, shf}) : module.forward({pos, num, edge, shf, n_local});
         if (!out.isGenericDict()) throw Error("artifact '" + path + "' did not return a Dict[str, Tensor]");
         outs.emplace(path, out.toGenericDict());
       }
@@ -430,7 +446,11 @@ Model::Model(const std::string& path, Options options) : impl_(std::make_unique<
   }
   m.dtype = m.meta.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
   for (int64_t z : m.meta.species) m.supported[static_cast<std::size_t>(z)] = true;
-  if (!aoti) m.module.eval();
+  if (!aoti) {
+    m.module.eval();
+    m.grad_free = m.module.get_method("forward").graph()->toString().find("aten::grad") == std::string::npos;
+    if (auto method = m.module.find_method("forward_unchecked")) m.unchecked.emplace(std::move(*method));
+  }
 }
 
 Model::~Model() = default;
