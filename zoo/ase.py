@@ -20,8 +20,7 @@ an H200 (benchmarks/gpu_check.py, docs/RESULTS.md "GPU"): the same forces as wit
 in float64), and a malonaldehyde MD step of 0.85 instead of 3.5 ms. ``cuda_graphs=None`` (the default)
 uses graphs where they can run (a CUDA device, a TorchScript artifact with ``forward_unchecked`` whose
 graph holds no operator that reads values back, as SchNet's) and otherwise, or if the capture fails, the
-plain path; ``True`` insists (an error where they cannot run,
-a warning if the capture fails).
+plain path; ``True`` insists (an error where they cannot run, a warning if the capture fails).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from zoo.errors import ArtifactError
 from zoo.export.checksum import onnx_weights_sha256, torchscript_weights_sha256
 from zoo.export.metadata import FORMAT_MAJOR, METADATA_FILE, ONNX_METADATA_KEY
 from zoo.gpu_blas import blas_for_rows
+from zoo.model import is_mirror_ordered
 
 _REQUIRED = ("format_version", "zoo_version", "model_kind", "cutoff", "species", "dtype", "outputs")
 _NP_DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -157,9 +158,10 @@ class Artifact:
         sh = np.ascontiguousarray(shifts, dtype=npdt).reshape(-1, 3)
         if self.encoding == "torchscript":
             dev = torch.device(self.device)
-            unchecked = checked and self.has_unchecked and n_local == n and _mirror_ordered(ei, sh)
+            ei_t, sh_t = torch.from_numpy(ei), torch.from_numpy(sh)
+            unchecked = checked and self.has_unchecked and n_local == n and is_mirror_ordered(ei_t, sh_t)
             with torch.inference_mode() if self.grad_free else torch.enable_grad(), blas_for_rows(dev, n):
-                args = [torch.from_numpy(a).to(dev) for a in (pos, num, ei, sh)]
+                args = [t.to(dev) for t in (torch.from_numpy(pos), torch.from_numpy(num), ei_t, sh_t)]
                 if unchecked:
                     out = self._runner.forward_unchecked(*args)
                 else:
@@ -181,7 +183,6 @@ class Artifact:
     def _compute_aoti(
         self, pos: np.ndarray, num: np.ndarray, ei: np.ndarray, sh: np.ndarray, n_local: int
     ) -> dict[str, np.ndarray]:
-        from zoo.model import is_mirror_ordered
         from zoo.neighbors import mirror_order
 
         edge_index, shifts = torch.from_numpy(ei), torch.from_numpy(sh)
@@ -190,19 +191,6 @@ class Artifact:
         pos_t, num_t = torch.from_numpy(pos), torch.from_numpy(num)
         out = self._runner(pos_t, num_t, edge_index, shifts, torch.tensor(n_local))
         return {k: v.detach().numpy().astype(np.float64) for k, v in zip(self.outputs, out, strict=True)}
-
-
-def _mirror_ordered(edge_index: np.ndarray, shifts: np.ndarray) -> bool:
-    """zoo.model.is_mirror_ordered on numpy arrays: pair p + P/2 is pair p reversed, for every p."""
-    n_pairs = edge_index.shape[1]
-    if n_pairs == 0 or n_pairs % 2:
-        return False
-    h = n_pairs // 2
-    return bool(
-        np.array_equal(edge_index[0, h:], edge_index[1, :h])
-        and np.array_equal(edge_index[1, h:], edge_index[0, :h])
-        and np.array_equal(shifts[h:], -shifts[:h])
-    )
 
 
 def _encoding(path: Path) -> str:
