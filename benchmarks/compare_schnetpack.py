@@ -535,7 +535,9 @@ def main() -> None:
     ap.add_argument("--box-calls", type=int, default=2, help="water-box calculator calls per round")
     ap.add_argument("--data", default=str(sample_path("malonaldehyde")))
     ap.add_argument("--skip-train", action="store_true")
-    ap.add_argument("--skip-calc", action="store_true")
+    ap.add_argument(
+        "--skip-calc", action="store_true", help="no calculator rows (and so no C++ / LAMMPS rows either)"
+    )
     ap.add_argument("--skip-cpp", action="store_true", help="no C++ runtime / LAMMPS rows")
     ap.add_argument(
         "--filter-table", type=int, default=512, metavar="N",
