@@ -71,11 +71,7 @@ def system_changes(old: Any, new: Any, tol: float = 1e-15) -> list[str]:
 def graphs_capturable(artifact: Artifact, device: str) -> bool:
     """Whether CUDA graphs can run this artifact here: a CUDA device and a TorchScript artifact with
     ``forward_unchecked`` (exported since CUDA graphs came; export/SPEC.md)."""
-    return (
-        device.startswith("cuda")
-        and artifact.encoding == "torchscript"
-        and hasattr(artifact.module, "forward_unchecked")
-    )
+    return device.startswith("cuda") and artifact.has_unchecked
 
 
 class ZooCalculator(Calculator):
